@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/google/renameio/v2"
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tresor-dev/tresor/codec"
+	"github.com/tresor-dev/tresor/repo"
+)
+
+type doctorFinding struct {
+	Check   string `json:"check"`
+	Subject string `json:"subject,omitempty"`
+	OK      bool   `json:"ok"`
+	Msg     string `json:"message"`
+	Fixed   bool   `json:"fixed,omitempty"`
+}
+
+func (r *runner) cmdDoctor(c *ucli.Context) error {
+	if err := args(c, 0, 0, "[--fix]"); err != nil {
+		return err
+	}
+	fix := c.Bool("fix")
+	var findings []doctorFinding
+	add := func(check, subject string, ok bool, msg string) *doctorFinding {
+		findings = append(findings, doctorFinding{Check: check, Subject: subject, OK: ok, Msg: msg})
+		return &findings[len(findings)-1]
+	}
+
+	// Identity.
+	idPath := r.identityPath(c)
+	kr, idErr := r.loadIdentity(c)
+	var insecure *codec.ErrInsecureIdentity
+	if errors.As(idErr, &insecure) && fix {
+		if err := os.Chmod(idPath, 0o600); err == nil {
+			f := add("identity", idPath, true, fmt.Sprintf("mode was %04o, set to 0600", insecure.Mode.Perm()))
+			f.Fixed = true
+			kr, idErr = r.loadIdentity(c)
+		}
+	}
+	if idErr != nil {
+		add("identity", idPath, false, oneLine(idErr.Error()))
+	} else {
+		add("identity", idPath, true, "readable, mode 0600, public key "+kr.Recipient)
+	}
+
+	s, err := r.open(c)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	v := s.vault
+	if kr != nil {
+		s.keyring = kr
+	}
+
+	// Repository health: interrupted writes, index, locks, modes, symlinks.
+	if fix {
+		fixed, err := v.DB().Fix()
+		for _, f := range fixed {
+			ff := add("repository", "", true, f)
+			ff.Fixed = true
+		}
+		if err != nil {
+			add("repository", "", false, "repair failed: "+oneLine(err.Error()))
+		}
+	}
+	problems, err := v.DB().Check()
+	if err != nil {
+		add("repository", "", false, oneLine(err.Error()))
+	}
+	for _, p := range problems {
+		msg := p.Msg
+		if p.Fixable && !fix {
+			msg += " (fixable: tresor doctor --fix)"
+		}
+		add("repository", p.Path, false, msg)
+	}
+	if len(problems) == 0 && err == nil {
+		add("repository", v.Dir, true, "work tree, index and HEAD agree; no leftover locks")
+	}
+
+	// Recipients.
+	rs, err := v.Recipients(repo.GlobalScope)
+	if err != nil {
+		add("recipients", repo.RecipientsFile, false, oneLine(err.Error()))
+	} else {
+		mine := false
+		for _, rc := range rs {
+			if kr != nil && rc.Key == kr.Recipient {
+				mine = true
+			}
+		}
+		switch {
+		case kr == nil:
+			add("recipients", repo.RecipientsFile, true, fmt.Sprintf("%d recipients", len(rs)))
+		case mine:
+			add("recipients", repo.RecipientsFile, true, fmt.Sprintf("%d recipients, including you", len(rs)))
+		default:
+			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to run `tresor team add`", kr.Recipient, len(rs)))
+		}
+	}
+
+	// Every entry decrypts and validates.
+	items, listProblems := v.List()
+	for _, p := range listProblems {
+		add("entries", "", false, oneLine(p.Error()))
+	}
+	if kr != nil {
+		cat, err := v.Catalog()
+		if err != nil {
+			return err
+		}
+		bad := 0
+		for _, it := range items {
+			l, err := v.Load(it.Ref, kr)
+			if err == nil {
+				_, verr := cat.Validate(l.Entry)
+				clear(l.Doc)
+				if verr != nil {
+					add("entry", it.Ref.String(), false, "invalid: "+oneLine(verr.Error()))
+					bad++
+				}
+				continue
+			}
+			bad++
+			var de *repo.DecryptError
+			if errors.As(err, &de) && errors.Is(de.Kind, codec.ErrCorrupt) && fix {
+				if msg, ok := restoreFromHead(v, it, kr); ok {
+					f := add("entry", it.Ref.String(), true, msg)
+					f.Fixed = true
+					bad--
+					continue
+				}
+			}
+			add("entry", it.Ref.String(), false, oneLine(unwrapEntry(err).Error()))
+		}
+		if bad == 0 {
+			add("entries", "", true, fmt.Sprintf("%d entries decrypt and validate", len(items)))
+		}
+	}
+
+	// The read log's chain.
+	if l, err := s.readLog(); err != nil {
+		add("read log", "", false, oneLine(err.Error()))
+	} else if n, err := l.Verify(); err != nil {
+		add("read log", l.Path(), false, oneLine(err.Error()))
+	} else {
+		add("read log", l.Path(), true, fmt.Sprintf("%d records, hash chain intact", n))
+	}
+
+	failed := 0
+	for _, f := range findings {
+		if !f.OK {
+			failed++
+		}
+	}
+	if c.Bool("json") {
+		if err := writeJSON(r.out(), map[string]any{"ok": failed == 0, "findings": findings}); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range findings {
+			mark := "ok  "
+			if !f.OK {
+				mark = "FAIL"
+			} else if f.Fixed {
+				mark = "FIX "
+			}
+			subject := ""
+			if f.Subject != "" {
+				subject = " " + f.Subject
+			}
+			fmt.Fprintf(r.out(), "%s %s%s: %s\n", mark, f.Check, subject, f.Msg)
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("doctor: %d problem%s found", failed, map[bool]string{true: "", false: "s"}[failed == 1])}
+	}
+	return nil
+}
+
+// restoreFromHead replaces a damaged entry file with its committed version
+// when that version decrypts.
+func restoreFromHead(v *repo.Vault, it repo.Item, kr *codec.Keyring) (string, bool) {
+	head, ok, err := v.DB().Head()
+	if err != nil || !ok {
+		return "", false
+	}
+	data, ok, err := v.DB().ReadBlob(head, it.Path)
+	if err != nil || !ok {
+		return "", false
+	}
+	l, err := v.Decode(it.Ref, data, kr)
+	if err != nil {
+		return "", false
+	}
+	clear(l.Doc)
+	if err := renameio.WriteFile(filepath.Join(v.Dir, filepath.FromSlash(it.Path)), data, 0o600); err != nil {
+		return "", false
+	}
+	return "damaged work-tree file restored from the last commit", true
+}

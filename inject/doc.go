@@ -1,0 +1,10 @@
+// Package inject moves secrets between the vault and the process world:
+// it reads .env and shell files for import (dotenv.go, shellfile.go), writes
+// the dotenv, shell and JSON export formats (write.go), and decides which
+// variable names are too dangerous to import or inject (reserved.go).
+//
+// The import dialect is fixed by shared/cases/README.md: values are byte-exact,
+// references resolve only against keys defined earlier in the same file, and
+// nothing is ever executed. Errors and warnings name lines and keys, never
+// values or source text.
+package inject
