@@ -15,6 +15,9 @@ import (
 // TestMain lets the test binary act as the tresor command inside scripts
 // (and for git, which runs `tresor textconv`).
 func TestMain(m *testing.M) {
+	if os.Getenv(selfEnv) == "1" {
+		os.Exit(Main(os.Args, System()))
+	}
 	testscript.Main(m, map[string]func(){
 		"tresor": func() { os.Exit(Main(os.Args, System())) },
 	})

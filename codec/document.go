@@ -96,6 +96,9 @@ func Unmarshal(doc []byte) (*schemas.Entry, error) {
 		}
 		switch v := mv.Value.(type) {
 		case *ast.SequenceNode:
+			if key == "tresor" || key == "type" {
+				return nil, docErr(path, "must be a single value, found a list")
+			}
 			items := make([]string, 0, len(v.Values))
 			for i, item := range v.Values {
 				s, err := scalar(doc, item, fmt.Sprintf("%s[%d]", path, i))

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	gitconfig "github.com/go-git/go-git/v5/config"
@@ -56,8 +57,10 @@ type Vault struct {
 	Device string
 
 	db    *gitdb.Store
-	cat   *schemas.Catalog
 	clock func() time.Time
+
+	catMu sync.Mutex // guards cat: Metadata decodes entries in parallel
+	cat   *schemas.Catalog
 }
 
 // Options carry what a vault needs from its caller's environment.
@@ -267,6 +270,8 @@ func (v *Vault) DB() *gitdb.Store { return v.db }
 
 // Catalog is the built-in catalogue plus the vault's own types.
 func (v *Vault) Catalog() (*schemas.Catalog, error) {
+	v.catMu.Lock()
+	defer v.catMu.Unlock()
 	if v.cat != nil {
 		return v.cat, nil
 	}

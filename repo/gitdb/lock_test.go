@@ -38,11 +38,13 @@ func TestLockTimeoutAndCancel(t *testing.T) {
 		t.Fatalf("canceled: %v", err)
 	}
 	// Released: the other Store gets it, waiting while it is held.
-	go func() { time.Sleep(100 * time.Millisecond); unlock() }()
+	released := make(chan struct{})
+	go func() { time.Sleep(100 * time.Millisecond); unlock(); close(released) }()
 	unlockB, err := b.Lock(context.Background(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-released
 	unlockB()
 	unlockB() // idempotent
 	if _, err := b.Lock(context.Background(), 0); err != nil {
