@@ -339,7 +339,7 @@ func (r *runner) cmdPush(c *ucli.Context) error {
 	}
 	res, err := s.vault.DB().Push(context.Background(), remote)
 	if err != nil {
-		return fmt.Errorf("push %s: %w", remote, err)
+		return err
 	}
 	if res.UpToDate {
 		fmt.Fprintf(r.errw(), "%s is up to date\n", remote)

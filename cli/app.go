@@ -59,6 +59,10 @@ func Main(args []string, env *Env) int {
 	if isFlagError(err) {
 		code = 2
 	}
+	if name, ok := strings.CutPrefix(err.Error(), "No help topic for '"); ok {
+		code = 2
+		err = fmt.Errorf("unknown command %q (see `tresor --help`)", strings.TrimSuffix(name, "'"))
+	}
 	fmt.Fprintf(env.Stderr, "tresor: %s\n", oneLine(err.Error()))
 	return code
 }

@@ -57,7 +57,7 @@ var (
 	ErrStop = errors.New("stop walking")
 	// ErrNonFastForward is returned by Push when the remote branch has
 	// commits that the local branch does not contain.
-	ErrNonFastForward = errors.New("the remote has changes you do not have; run `tresor pull` first")
+	ErrNonFastForward = errors.New("the remote has commits this vault does not have: pull first (git pull --ff-only in the vault), then push")
 	// ErrUnknownRemote is returned for a remote name that is not configured.
 	ErrUnknownRemote = errors.New("unknown remote")
 )
