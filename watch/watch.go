@@ -231,6 +231,9 @@ func (w *Watcher) addPath(rel string) {
 	if w.pending.rescan {
 		return
 	}
+	if _, ok := w.pending.paths[rel]; ok {
+		return
+	}
 	if len(w.pending.paths) >= w.maxPaths {
 		w.setRescan("more than %d changed paths in one batch", w.maxPaths)
 		return
