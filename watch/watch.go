@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -49,6 +50,7 @@ type Options struct {
 	// files and .git internals other than the refs are always ignored. For
 	// a removed or renamed-away path the type is unknown and Ignore is
 	// asked with both values of isDir. An ignored directory is not watched.
+	// It is called from the watcher's goroutine and must not block.
 	Ignore func(rel string, isDir bool) bool
 	// Logf receives diagnostics (never stdout); nil means silent.
 	Logf func(format string, args ...any)
@@ -433,6 +435,9 @@ func (w *Watcher) handleGit(rel string, ev fsnotify.Event) {
 func (w *Watcher) watchGit() error {
 	g := filepath.Join(w.root, ".git")
 	if fi, err := os.Lstat(g); err != nil || !fi.IsDir() {
+		if err == nil {
+			w.logf("watch: %s is not a directory (a linked worktree?): refs are not watched", g)
+		}
 		return nil
 	}
 	if err := w.add(g); err != nil {
@@ -524,6 +529,9 @@ func (w *Watcher) add(dir string) error {
 	if err := w.fw.Add(dir); err != nil {
 		if errors.Is(err, fsnotify.ErrClosed) {
 			return errClosed
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("watch %s: %w (too many directories: raise fs.inotify.max_user_watches)", dir, err)
 		}
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
