@@ -132,17 +132,30 @@ func TestWatchErrorMeansRescan(t *testing.T) {
 		}
 		return false
 	}})
+	mkdir(t, root, "moved")
 	write(t, root, "block", "")
 	files := q/2 + 8000 // two events each, plus fsnotify's buffers
 	for i := range files {
 		write(t, root, fmt.Sprintf("f%06d", i), "x")
 	}
-	mkdir(t, root, "late") // its Create is lost in the overflow
+	// Lost in the overflow: a new directory, and a rename whose old name
+	// is taken again by a new directory.
+	mkdir(t, root, "late")
+	if err := os.Rename(filepath.Join(root, "moved"), filepath.Join(root, "a-moved")); err != nil {
+		t.Fatal(err)
+	}
+	mkdir(t, root, "moved")
 	close(release)
 	collect(t, w, func(s *seen) bool { return s.rescan })
-	// The rescan walked the tree again: the lost directory is watched.
-	write(t, root, "late/after.age", "")
-	collect(t, w, func(s *seen) bool { return s.has("late/after.age") })
+	// The rescan watched the tree afresh, under the current names.
+	write(t, root, "late/a.age", "")
+	write(t, root, "moved/b.age", "")
+	write(t, root, "a-moved/c.age", "")
+	write(t, root, "sentinel", "")
+	s := collect(t, w, func(s *seen) bool { return s.has("sentinel") })
+	if !s.has("late/a.age", "moved/b.age", "a-moved/c.age") || s.rescan {
+		t.Fatalf("after the rescan: %v, rescan %v", keys(s.paths), s.rescan)
+	}
 }
 
 func TestNothingOnStdout(t *testing.T) {

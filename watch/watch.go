@@ -27,7 +27,8 @@ type Change struct {
 	// Paths are slash-separated, relative to the root, sorted and
 	// de-duplicated: files created, written, removed or renamed (either
 	// name of a rename). Whether a path still exists is for the consumer
-	// to check. Empty when Rescan is set.
+	// to check. The one path below .git is .git/tresor/clients.yaml (the
+	// client registry). Empty when Rescan is set.
 	Paths []string
 	// Refs is set when .git/HEAD, .git/refs/** or .git/packed-refs changed
 	// (a commit, checkout, pull, reset).
@@ -301,14 +302,14 @@ func (w *Watcher) handleError(err error) {
 	w.resync()
 }
 
-// resync re-walks the whole tree: directories without a watch get one,
-// watches of directories that are gone are dropped.
+// resync watches the tree afresh. Every old watch goes first: a directory
+// renamed while events were lost keeps its watch under the old name, and
+// adding the new name would only find that stale watch again.
 func (w *Watcher) resync() {
 	for d := range w.dirs {
-		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
-			w.drop(d)
-		}
+		_ = w.fw.Remove(d)
 	}
+	clear(w.dirs)
 	if err := w.walk(w.root, walkResync); err != nil && !errors.Is(err, errClosed) {
 		w.logf("watch: rescan walk: %v", err)
 	}
@@ -475,7 +476,7 @@ type walkMode int
 const (
 	walkInitial walkMode = iota // New: watch everything, report nothing
 	walkNew                     // a directory appeared: watch and report its files
-	walkResync                  // after lost events: watch what lacks a watch
+	walkResync                  // after lost events: watch everything again
 )
 
 // walk watches dir and the directories below it that are not ignored.
