@@ -44,3 +44,27 @@ func BenchmarkWriteToChange(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNew measures starting a watcher over a 10,000-entry vault in
+// 200 scope directories (the walk and one inotify watch per directory).
+func BenchmarkNew(b *testing.B) {
+	root := b.TempDir()
+	for i := range 10000 {
+		dir := filepath.Join(root, fmt.Sprintf("scope%03d", i%200))
+		if i < 200 {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("e%05d.age", i)), []byte("x"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		w, err := New(root, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+	}
+}
