@@ -420,8 +420,11 @@ func (w *Watcher) handleGit(rel string, ev fsnotify.Event) {
 		if gone {
 			w.drop(ev.Name)
 			w.addPath(clientsPath)
-		} else if ev.Has(fsnotify.Create) {
-			w.add(ev.Name)
+		} else if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() && ev.Has(fsnotify.Create) {
+			if err := w.add(ev.Name); err != nil && !errors.Is(err, errClosed) {
+				w.setRescan("%v", err)
+			}
+			// Written before the watch was added?
 			if _, err := os.Lstat(filepath.Join(ev.Name, "clients.yaml")); err == nil {
 				w.addPath(clientsPath)
 			}
@@ -466,7 +469,13 @@ func (w *Watcher) walkDirs(dir string) error {
 		if !d.IsDir() {
 			return nil
 		}
-		return w.add(p)
+		if err := w.add(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipDir // gone again before we got to it
+			}
+			return err
+		}
+		return nil
 	})
 	return err
 }
@@ -495,7 +504,10 @@ func (w *Watcher) walk(dir string, mode walkMode) error {
 		}
 		rel, _ := w.rel(p)
 		if rel == ".git" {
-			return fs.SkipDir // watchGit's job
+			if d.IsDir() {
+				return fs.SkipDir // watchGit's job
+			}
+			return nil // a linked worktree's "gitdir:" file
 		}
 		if rel != "" && (hasGitSegment(rel) || tempName(d.Name())) {
 			if d.IsDir() {

@@ -611,3 +611,13 @@ func TestGitCheckoutOfManyFiles(t *testing.T) {
 	gitRun(t, root, "checkout", "-q", "main")
 	collect(t, w, func(s *seen) bool { return s.refs && (s.rescan || s.has(want...)) })
 }
+
+func TestGitFileOfLinkedWorktree(t *testing.T) {
+	root := t.TempDir()
+	// A linked worktree's .git is a file; walking must not stop at it.
+	write(t, root, ".git", "gitdir: /elsewhere/.git/worktrees/x\n")
+	mkdir(t, root, "scope")
+	w := start(t, root, Options{Debounce: 20 * time.Millisecond})
+	write(t, root, "scope/x.age", "1")
+	collect(t, w, func(s *seen) bool { return s.has("scope/x.age") })
+}
