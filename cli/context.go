@@ -55,7 +55,14 @@ func (r *runner) identityPath(c *ucli.Context) string {
 // directory. It does not load the identity: commands that decrypt call
 // unlock.
 func (r *runner) open(c *ucli.Context) (*session, error) {
-	v, err := repo.Open(r.vaultDir(c), repo.Options{Clock: r.env.Now, Device: r.deviceName()})
+	return r.openWith(c, repo.Options{})
+}
+
+// openWith is open with options (doctor keeps an interrupted write to
+// report it).
+func (r *runner) openWith(c *ucli.Context, o repo.Options) (*session, error) {
+	o.Clock, o.Device = r.env.Now, r.deviceName()
+	v, err := repo.Open(r.vaultDir(c), o)
 	if err != nil {
 		return nil, err
 	}

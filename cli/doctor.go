@@ -49,7 +49,7 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		add("identity", idPath, true, "readable, mode 0600, public key "+kr.Recipient)
 	}
 
-	s, err := r.open(c)
+	s, err := r.openWith(c, repo.Options{KeepJournal: true})
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,9 @@ type Options struct {
 	Clock func() time.Time
 	// Device names this machine when the clone has no device name yet.
 	Device string
+	// KeepJournal leaves an interrupted write for the caller (doctor) to
+	// report and repair; by default Open settles it first.
+	KeepJournal bool
 }
 
 // InitOptions are the settings of a new vault.
@@ -230,6 +233,12 @@ func Open(dir string, o Options) (*Vault, error) {
 	db, err := gitdb.Open(abs)
 	if err != nil {
 		return nil, err
+	}
+	if !o.KeepJournal {
+		if _, err := db.Settle(context.Background(), LockTimeout); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	v := &Vault{Dir: abs, Config: cfg, db: db, clock: o.Clock}
 	if v.clock == nil {

@@ -397,3 +397,41 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleBeforeRead: a writer killed after it wrote the work tree but
+// before it moved the branch leaves uncommitted files behind. A reader that
+// settles first sees HEAD's content, never the value that did not land
+// (and that the next writer would roll back under it).
+func TestSettleBeforeRead(t *testing.T) {
+	dir := newCrashVault(t)
+	before := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
+	runUntilKilled(t, dir, 77, 0, "worktree")
+	if _, err := os.Lstat(filepath.Join(dir, ".git/tresor/journal")); err != nil {
+		t.Fatalf("the crash left no journal: %v", err)
+	}
+	if out := git(t, dir, "status", "--porcelain", "--untracked-files=all"); out == "" {
+		t.Fatal("the crash left the work tree clean: the test exercises nothing")
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	repaired, err := s.Settle(context.Background(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(repaired) == 0 {
+		t.Error("Settle reported no repair")
+	}
+	if out := git(t, dir, "status", "--porcelain", "--untracked-files=all"); out != "" {
+		t.Fatalf("work tree after Settle:\n%s", out)
+	}
+	if after := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD")); after != before {
+		t.Fatalf("HEAD moved from %s to %s", before, after)
+	}
+	// Nothing pending: Settle is a no-op and takes no lock.
+	if again, err := s.Settle(context.Background(), 0); err != nil || len(again) != 0 {
+		t.Fatalf("second Settle: %q, %v", again, err)
+	}
+}
