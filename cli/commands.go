@@ -158,6 +158,7 @@ func (r *runner) commands() []*ucli.Command {
 				},
 			},
 		},
+		r.clientCommand(),
 		{
 			Name:      "textconv",
 			Usage:     "print the redacted plaintext of an entry file (for git log -p / git diff)",
