@@ -21,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/tresor-dev/tresor/access"
+	"github.com/tresor-dev/tresor/broker"
 	"github.com/tresor-dev/tresor/codec"
 	"github.com/tresor-dev/tresor/repo"
 	"github.com/tresor-dev/tresor/repo/gitdb"
@@ -53,12 +54,16 @@ type Options struct {
 	Version string
 	// Debounce is the watcher's quiet period (default 100ms).
 	Debounce time.Duration
+	// Broker makes http_request's calls and OAuth refreshes; nil means
+	// broker.New with its defaults.
+	Broker *broker.Broker
 }
 
 // Service serves one vault to any number of clients.
 type Service struct {
-	opt  Options
-	snap *snapshot
+	opt    Options
+	snap   *snapshot
+	broker *broker.Broker
 
 	writeMu sync.Mutex // serialises commits made through the server
 
@@ -95,7 +100,10 @@ func New(o Options) (*Service, error) {
 	if o.Keyring == nil && o.KeyErr == nil {
 		o.KeyErr = errors.New("no identity loaded")
 	}
-	s := &Service{opt: o, clients: map[string]*clientServer{}, done: make(chan struct{})}
+	s := &Service{opt: o, broker: o.Broker, clients: map[string]*clientServer{}, done: make(chan struct{})}
+	if s.broker == nil {
+		s.broker = broker.New(broker.Options{})
+	}
 	s.snap = newSnapshot(o.Vault, o.Keyring, o.KeyErr, s.logf)
 	s.snap.load()
 	return s, nil
@@ -189,6 +197,9 @@ func (s *Service) Close() error {
 	w := s.watcher
 	s.closed = true
 	s.mu.Unlock()
+	if s.opt.Broker == nil {
+		s.broker.Close()
+	}
 	if w != nil {
 		return w.Close()
 	}

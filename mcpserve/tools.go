@@ -154,6 +154,7 @@ func (cs *clientServer) addTools() {
 		Description: "Remove a memory from the vault (history keeps it).",
 		Annotations: &mcp.ToolAnnotations{DestructiveHint: boolp(true), IdempotentHint: true, OpenWorldHint: boolp(false)},
 	}, cs.forget)
+	cs.addHTTPTool()
 }
 
 // begin authenticates the client again for one call: a revoked client is

@@ -64,7 +64,7 @@ func TestToolSetIsFixedAndNamesAreValid(t *testing.T) {
 		names = append(names, tool.Name)
 		noSecrets(t, "tool description", tool)
 	}
-	want := []string{ToolForget, ToolGet, ToolList, ToolRecall, ToolRemember}
+	want := []string{ToolForget, ToolGet, ToolHTTP, ToolList, ToolRecall, ToolRemember}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("tools = %v, want %v", names, want)
 	}
@@ -245,6 +245,7 @@ func TestRevokedClientRefusedWhileConnected(t *testing.T) {
 		ToolRecall:   nil,
 		ToolRemember: {"text": "x"},
 		ToolForget:   {"ref": "x"},
+		ToolHTTP:     {"credential": "openai", "method": "GET", "url": "https://api.openai.com/v1/models"},
 	} {
 		refused(t, call(t, cs, tool, args), "revoked")
 	}
@@ -257,8 +258,8 @@ func TestRevokedClientRefusedWhileConnected(t *testing.T) {
 			denied++
 		}
 	}
-	if denied != 5 {
-		t.Fatalf("denied calls logged: %d, want 5", denied)
+	if denied != 6 {
+		t.Fatalf("denied calls logged: %d, want 6", denied)
 	}
 	if _, err := f.svc.ServerFor("tresor_nope"); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("bad token: %v", err)
