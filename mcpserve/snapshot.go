@@ -42,6 +42,7 @@ type snapshot struct {
 	mu      sync.RWMutex
 	items   map[string]*item
 	version uint64
+	sorted  []*item // items by reference; nil after a change, rebuilt by all
 }
 
 func newSnapshot(v *repo.Vault, kr *codec.Keyring, keyErr error, report func(string, ...any)) *snapshot {
@@ -216,6 +217,7 @@ func (s *snapshot) apply(jobs []job, initial bool) bool {
 	changed := false
 	var failed []string
 	s.mu.Lock()
+	s.sorted = nil
 	for i, j := range jobs {
 		it := results[i]
 		old, had := s.items[j.path]
@@ -251,15 +253,34 @@ func (s *snapshot) apply(jobs []job, initial bool) bool {
 	return changed
 }
 
-// all returns the items, sorted by reference.
+// all returns the items, sorted by reference. The slice is shared and
+// must not be modified; it is rebuilt only after a change.
 func (s *snapshot) all() []*item {
 	s.mu.RLock()
-	out := make([]*item, 0, len(s.items))
-	for _, it := range s.items {
-		out = append(out, it)
-	}
+	out := s.sorted
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ref.String() < out[j].ref.String() })
+	if out != nil {
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sorted != nil {
+		return s.sorted
+	}
+	type keyed struct {
+		key string
+		it  *item
+	}
+	ks := make([]keyed, 0, len(s.items))
+	for _, it := range s.items {
+		ks = append(ks, keyed{it.ref.String(), it})
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].key < ks[j].key })
+	out = make([]*item, len(ks))
+	for i, k := range ks {
+		out[i] = k.it
+	}
+	s.sorted = out
 	return out
 }
 

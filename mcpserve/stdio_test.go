@@ -57,6 +57,9 @@ func TestMain(m *testing.M) {
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
+	for _, d := range sharedDirs {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
 }
 
