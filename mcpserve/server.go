@@ -74,7 +74,6 @@ type Service struct {
 
 	syncMu  sync.Mutex // serialises feature syncs
 	watcher *watch.Watcher
-	done    chan struct{}
 	// reloaded receives a value after every reload (tests, benchmarks).
 	reloaded func()
 }
@@ -100,7 +99,7 @@ func New(o Options) (*Service, error) {
 	if o.Keyring == nil && o.KeyErr == nil {
 		o.KeyErr = errors.New("no identity loaded")
 	}
-	s := &Service{opt: o, broker: o.Broker, clients: map[string]*clientServer{}, done: make(chan struct{})}
+	s := &Service{opt: o, broker: o.Broker, clients: map[string]*clientServer{}}
 	if s.broker == nil {
 		s.broker = broker.New(broker.Options{})
 	}
