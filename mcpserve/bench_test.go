@@ -170,4 +170,3 @@ func latencies(b *testing.B, fn func()) {
 	b.ReportMetric(float64(d[len(d)/2])/1e6, "p50-ms")
 	b.ReportMetric(float64(d[len(d)*99/100])/1e6, "p99-ms")
 }
-
