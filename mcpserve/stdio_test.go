@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,5 +273,54 @@ func TestStdioLockedIdentityNeverPrompts(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "never prompts") {
 		t.Fatalf("stderr should say why: %s", stderr)
+	}
+}
+
+// `tresor mcp serve --http` end to end: loopback only, bearer token,
+// stops on SIGTERM.
+func TestHTTPBinary(t *testing.T) {
+	f := newFixture(t)
+	seed(f)
+	tok := f.client("http-agent", []string{"global"}, false, false)
+	for _, bad := range []string{"0.0.0.0:0", "192.0.2.1:80", "example.com:80"} {
+		cmd := f.command("", "mcp", "serve", "--http", bad)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "loopback") {
+			t.Fatalf("--http %s: %v %s", bad, err, out)
+		}
+	}
+	cmd := f.command("", "mcp", "serve", "--http", "127.0.0.1:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`serving (http://127\.0\.0\.1:\d+/mcp)`).FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	url := waitFor(t, addr, "serving line on stderr")
+	if _, err := httpConnect(t, url, "tresor_"+strings.Repeat("c", 52)); err == nil {
+		t.Fatal("unknown token connected")
+	}
+	cs, err := httpConnect(t, url, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ok[ListOut](t, call(t, cs, ToolList, nil))
+	if len(out.Credentials) != 1 || out.Credentials[0].Ref != "global/github" {
+		t.Fatalf("list over http: %+v", out)
+	}
+	cs.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if err := waitFor(t, done, "exit after SIGTERM"); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 }
