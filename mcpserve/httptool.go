@@ -105,18 +105,39 @@ func (cs *clientServer) httpRequest(ctx context.Context, req *mcp.CallToolReques
 	return nil, out, nil
 }
 
+// oauthFresh reports whether an oauth entry's access token can be used:
+// present, and not expiring within 30 seconds (no expires_at: assumed good).
+func (s *Service) oauthFresh(it *item) bool {
+	e := it.entry
+	if e.Fields["access_token"] == "" {
+		return false
+	}
+	if e.Fields["expires_at"] == "" {
+		return true
+	}
+	exp, err := time.Parse(time.RFC3339, e.Fields["expires_at"])
+	return err == nil && s.opt.Clock().Add(30*time.Second).Before(exp)
+}
+
 // freshOAuth returns the entry with a usable access token: when it has
 // none or it has expired, the tokens are refreshed at the entry's
 // token_url and committed (a new refresh token is a rotation), then the
 // snapshot item is re-read.
 func (s *Service) freshOAuth(ctx context.Context, it *item, client string) (*item, error) {
-	e := it.entry
-	if e.Fields["access_token"] != "" {
-		exp, err := time.Parse(time.RFC3339, e.Fields["expires_at"])
-		if e.Fields["expires_at"] == "" || (err == nil && s.opt.Clock().Add(30*time.Second).Before(exp)) {
-			return it, nil
-		}
+	if s.oauthFresh(it) {
+		return it, nil
 	}
+	// One refresh at a time: a second caller waits, then finds the tokens
+	// the first one stored (a refresh token may be single-use).
+	s.oauthMu.Lock()
+	defer s.oauthMu.Unlock()
+	if cur, ok := s.snap.get(it.ref); ok && cur.entry != nil {
+		it = cur
+	}
+	if s.oauthFresh(it) {
+		return it, nil
+	}
+	e := it.entry
 	if e.Fields["token_url"] == "" || e.Fields["refresh_token"] == "" {
 		return nil, fmt.Errorf("%s: access token expired and the entry has no token_url and refresh_token to renew it", it.ref)
 	}

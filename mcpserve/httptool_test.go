@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -195,4 +196,48 @@ func TestHTTPRequestRefreshesExpiredOAuth(t *testing.T) {
 	if len(u.auth) != n+1 {
 		t.Fatal("refreshed again although the token is fresh")
 	}
+}
+
+// Concurrent calls with an expired token refresh once: a refresh token may
+// be single-use, so the second caller must use the tokens the first stored.
+func TestHTTPRequestConcurrentRefreshOnce(t *testing.T) {
+	u := newUpstream(t)
+	f := newFixture(t)
+	f.put("global/svc", "oauth", map[string]string{
+		"client_id": "tresor-test", "refresh_token": "sk-test-FAKErefresh1",
+		"access_token": "sk-test-FAKEaccess1", "token_url": u.origin() + "/token", "expires_at": "2020-01-01T00:00:00Z",
+	}, map[string][]string{"hosts": {u.origin()}})
+	f.start(Options{Broker: brokerFor(u)})
+	cs := f.connect(f.client("agent", []string{"global"}, false, false), nil)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := call(t, cs, ToolHTTP, map[string]any{"credential": "svc", "method": "GET", "url": u.origin() + "/v1/me"})
+			if res.IsError {
+				t.Error(text(res))
+			}
+		}()
+	}
+	wg.Wait()
+	refreshes := 0
+	u.mu.Lock()
+	for _, a := range u.auth {
+		if strings.HasPrefix(a, "Basic ") {
+			refreshes++
+		}
+	}
+	u.mu.Unlock()
+	if n := strings.Count(gitLog(t, f.dir), "refresh global/svc"); n != 1 {
+		t.Fatalf("%d refresh commits, want 1 (token endpoint saw %d basic-auth calls)", n, refreshes)
+	}
+}
+
+func gitLog(t *testing.T, dir string) string {
+	out, err := exec.Command("git", "-C", dir, "log", "--format=%s").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }

@@ -66,6 +66,7 @@ type Service struct {
 	broker *broker.Broker
 
 	writeMu sync.Mutex // serialises commits made through the server
+	oauthMu sync.Mutex // serialises OAuth refreshes
 
 	mu      sync.Mutex
 	clients map[string]*clientServer // by client name
