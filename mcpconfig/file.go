@@ -78,8 +78,31 @@ func Load(path string, jsonc bool) (*File, error) {
 	if _, ok := f.doc.Value.(*hujson.Object); !ok {
 		return nil, fmt.Errorf("%s: the top level is not a JSON object; tresor will not overwrite it", path)
 	}
+	if k := duplicateKey(&f.doc); k != "" {
+		return nil, fmt.Errorf("%s: key %q appears twice in one object (apps read only one of them); fix it by hand, tresor will not overwrite it", path, k)
+	}
 	f.unit = indentUnit(data)
 	return f, nil
+}
+
+// duplicateKey returns a name that appears twice in some object, or "".
+func duplicateKey(v *hujson.Value) string {
+	for v := range v.All() {
+		obj, ok := v.Value.(*hujson.Object)
+		if !ok {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, m := range obj.Members {
+			lit, _ := m.Name.Value.(hujson.Literal)
+			if name := lit.String(); seen[name] {
+				return name
+			} else {
+				seen[name] = true
+			}
+		}
+	}
+	return ""
 }
 
 // indentUnit is the leading whitespace of the first indented line, or two
@@ -202,6 +225,7 @@ func (f *File) Append(path []string, val any) error {
 	nv.BeforeExtra = hujson.Extra("\n" + f.indent(depth))
 	if n := len(arr.Elements); n > 0 {
 		nv.BeforeExtra = lineIndent(arr.Elements[n-1].BeforeExtra, nv.BeforeExtra)
+		nv.BeforeExtra = takeLineComment(&arr.AfterExtra, nv.BeforeExtra)
 		if arr.Elements[n-1].AfterExtra != nil { // trailing comma: keep it last
 			nv.AfterExtra, arr.Elements[n-1].AfterExtra = hujson.Extra{}, nil
 		}
@@ -228,13 +252,16 @@ func (f *File) Remove(path []string) {
 			obj.Members = append(obj.Members[:i], obj.Members[i+1:]...)
 			if n := len(obj.Members); n > 0 && i == n {
 				last := &obj.Members[n-1].Value
-				if !f.jsonc || !trailing {
-					// what separated it from the removed member is not a
-					// trailing comma: keep the file strict JSON
-					if last.AfterExtra != nil {
-						obj.AfterExtra = append(append(hujson.Extra{}, last.AfterExtra...), obj.AfterExtra...)
-						last.AfterExtra = nil
+				switch {
+				case f.jsonc && trailing:
+					if last.AfterExtra == nil { // keep the trailing comma the file had
+						last.AfterExtra = hujson.Extra{}
 					}
+				case last.AfterExtra != nil:
+					// what separated it from the removed member is no
+					// trailing comma: keep the file strict JSON
+					obj.AfterExtra = append(append(hujson.Extra{}, last.AfterExtra...), obj.AfterExtra...)
+					last.AfterExtra = nil
 				}
 			}
 			return
@@ -246,6 +273,7 @@ func appendMember(obj *hujson.Object, name string, val hujson.Value, indent, clo
 	before := hujson.Extra("\n" + indent)
 	if n := len(obj.Members); n > 0 {
 		before = lineIndent(obj.Members[n-1].Name.BeforeExtra, before)
+		before = takeLineComment(&obj.AfterExtra, before)
 		if obj.Members[n-1].Value.AfterExtra != nil { // trailing comma: keep it last
 			val.AfterExtra, obj.Members[n-1].Value.AfterExtra = hujson.Extra{}, nil
 		}
@@ -259,17 +287,37 @@ func appendMember(obj *hujson.Object, name string, val hujson.Value, indent, clo
 	})
 }
 
+// takeLineComment moves a comment that ends the last member's line (it
+// sits in the container's closing extra) in front of the new member, so it
+// stays beside the member it was written for.
+func takeLineComment(closing *hujson.Extra, before hujson.Extra) hujson.Extra {
+	i := bytes.IndexByte(*closing, '\n')
+	if i < 0 {
+		return before
+	}
+	head := (*closing)[:i]
+	if isSpace(head) || bytes.Count(head, []byte("/*")) != bytes.Count(head, []byte("*/")) {
+		return before
+	}
+	out := append(append(hujson.Extra{}, head...), before...)
+	*closing = append(hujson.Extra{}, (*closing)[i:]...)
+	return out
+}
+
 // lineIndent takes the newline and indentation that precede a sibling,
-// without any comment that sits there, or def when there is none.
+// without any comment that sits there, or def when the sibling does not
+// start a line.
 func lineIndent(sibling hujson.Extra, def hujson.Extra) hujson.Extra {
 	i := bytes.LastIndexByte(sibling, '\n')
 	if i < 0 {
-		if isSpace(sibling) {
-			return append(hujson.Extra{}, sibling...)
-		}
 		return def
 	}
-	return append(hujson.Extra{}, sibling[i:]...)
+	line := sibling[i:]
+	j := 1
+	for j < len(line) && (line[j] == ' ' || line[j] == '\t') {
+		j++
+	}
+	return append(hujson.Extra{}, line[:j]...)
 }
 
 func isSpace(b []byte) bool { return len(bytes.TrimSpace(b)) == 0 }
