@@ -159,6 +159,7 @@ func (r *runner) commands() []*ucli.Command {
 			},
 		},
 		r.clientCommand(),
+		r.mcpCommand(),
 		{
 			Name:      "textconv",
 			Usage:     "print the redacted plaintext of an entry file (for git log -p / git diff)",

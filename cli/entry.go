@@ -378,8 +378,16 @@ func (r *runner) cmdShow(c *ucli.Context) error {
 	shown := l.Entry
 	reveal := c.Bool("reveal")
 	if reveal {
-		if err := s.logRead("show", l.Ref, "", l.Doc, access.ResultOK, "reveal"); err != nil {
+		result := access.ResultOK
+		canary := l.Entry.Fields["canary"] == "true"
+		if canary {
+			result = access.ResultAlert
+		}
+		if err := s.logRead("show", l.Ref, "", l.Doc, result, "reveal"); err != nil {
 			return err
+		}
+		if canary {
+			fmt.Fprintf(r.errw(), "warning: %s is a canary entry; this read was recorded as an alert\n", l.Ref)
 		}
 	} else {
 		shown = l.Entry.Clone()
