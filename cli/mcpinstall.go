@@ -44,6 +44,7 @@ func (r *runner) mcpInstallCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "config", Usage: "write this config `FILE` instead of the app's usual one"},
 			&ucli.StringFlag{Name: "name", Usage: "client `NAME` (default: the app's name)"},
 			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "move plaintext keys found in the config without asking"},
+			&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the config as it would be written (token left out) and change nothing"},
 		},
 		Action: r.cmdMCPInstall,
 	}
@@ -116,7 +117,7 @@ func (r *runner) cmdMCPInstall(c *ucli.Context) error {
 			}
 			fmt.Fprintln(r.errw(), line)
 		}
-		if n := plan.Movable(); n > 0 {
+		if n := plan.Movable(); n > 0 && !c.Bool("dry-run") {
 			switch {
 			case c.Bool("yes"):
 				move = true
@@ -131,6 +132,17 @@ func (r *runner) cmdMCPInstall(c *ucli.Context) error {
 		}
 	}
 
+	if c.Bool("dry-run") {
+		b, err := plan.Preview(c.Bool("yes"))
+		if err != nil {
+			return fmt.Errorf("mcp install %s: %w", app.Name, err)
+		}
+		if _, err := r.out().Write(b); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.errw(), "dry run: %s, the vault and the clients are unchanged\n", plan.Path())
+		return nil
+	}
 	res, err := plan.Apply(context.Background(), move)
 	if err != nil {
 		return fmt.Errorf("mcp install %s: %w", app.Name, err)

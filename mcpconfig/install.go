@@ -209,7 +209,10 @@ func (p *Plan) Apply(ctx context.Context, move bool) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", err, movedNote(res))
 	}
-	if err := p.write(token, wrap, res); err != nil {
+	if err := p.build(p.file, token, wrap, res); err == nil {
+		err = p.file.Save()
+	}
+	if err != nil {
 		if rerr := req.Registry.Revoke(req.Client, req.Now); rerr != nil {
 			err = fmt.Errorf("%w; and revoking client %s failed: %v", err, req.Client, rerr)
 		}
@@ -252,8 +255,29 @@ func (p *Plan) serverArgs() []string {
 	return append(slices.Clone(p.req.GlobalArgs), "mcp", "serve")
 }
 
-func (p *Plan) write(token string, wrap []string, res *Result) error {
-	req, f := p.req, p.file
+// Preview returns the config as Apply(move) would write it, with a
+// placeholder instead of the token, and changes nothing.
+func (p *Plan) Preview(move bool) ([]byte, error) {
+	f := *p.file
+	f.doc = p.file.doc.Clone()
+	var wrap []string
+	if move {
+		for _, fd := range p.Findings {
+			if fd.Movable && !slices.Contains(wrap, fd.Server) {
+				wrap = append(wrap, fd.Server)
+			}
+		}
+	}
+	res := &Result{TokenMode: p.req.App.tokenMode(p.req.Location.Name)}
+	if err := p.build(&f, "<token, shown once by mcp install>", wrap, res); err != nil {
+		return nil, err
+	}
+	return f.Bytes(), nil
+}
+
+// build changes f: tresor's server, the VS Code input, the wrapped servers.
+func (p *Plan) build(f *File, token string, wrap []string, res *Result) error {
+	req := p.req
 	entry := serverEntry{Command: req.Exe, Args: p.serverArgs()}
 	if req.App.TypeField {
 		entry.Type = "stdio"
@@ -316,5 +340,5 @@ func (p *Plan) write(token string, wrap []string, res *Result) error {
 		}
 		res.Wrapped = append(res.Wrapped, name)
 	}
-	return f.Save()
+	return nil
 }
