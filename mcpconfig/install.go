@@ -209,7 +209,8 @@ func (p *Plan) Apply(ctx context.Context, move bool) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", err, movedNote(res))
 	}
-	if err := p.build(p.file, token, wrap, res); err == nil {
+	err = p.build(p.file, token, wrap, res)
+	if err == nil {
 		err = p.file.Save()
 	}
 	if err != nil {
