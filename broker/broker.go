@@ -279,11 +279,15 @@ func (b *Broker) do(ctx context.Context, c Credential, req Request) (*Response, 
 	}
 	text := string(raw)
 	if int64(len(raw)) > b.opts.MaxBody {
-		out.Truncated = true
-		text = sc.trimPartial(text[:b.opts.MaxBody])
+		out.Truncated, text = true, text[:b.opts.MaxBody]
 	}
 	text, n := sc.scrub(text)
 	out.Redacted += n
+	if out.Truncated {
+		// after scrubbing, so a whole copy just before the cut is
+		// replaced rather than half-trimmed
+		text = sc.trimPartial(text)
+	}
 	if utf8.ValidString(text) {
 		out.Body = text
 	} else {
