@@ -94,3 +94,33 @@ func TestInstalledConfigStartsAWorkingServer(t *testing.T) {
 		cs.Close()
 	}
 }
+
+// On a terminal, install asks before moving keys; "no" leaves them.
+func TestInstallAsksOnATerminal(t *testing.T) {
+	for _, answer := range []bool{false, true} {
+		h := newHome(t)
+		h.ok("", "init")
+		cfg := filepath.Join(h.dir, "mcp.json")
+		orig := `{"mcpServers": {"gh": {"command": "gh-mcp", "env": {"GITHUB_TOKEN": "ghp_testFAKE0123456789abcdefghijklmnopqrstu"}}}}`
+		os.WriteFile(cfg, []byte(orig), 0o600)
+		e, _, errb := h.env("")
+		e.Executable = "/usr/local/bin/tresor"
+		e.StdinTTY = true
+		asked := ""
+		e.Confirm = func(p string) (bool, error) { asked = p; return answer, nil }
+		if code := Main([]string{"tresor", "mcp", "install", "cursor", "--scope", "global", "--config", cfg}, e); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb)
+		}
+		if !strings.Contains(asked, "move 1 key(s) into the vault") {
+			t.Errorf("asked %q", asked)
+		}
+		data, _ := os.ReadFile(cfg)
+		kept := strings.Contains(string(data), "ghp_testFAKE")
+		if kept == answer {
+			t.Errorf("answer %v: key kept in config = %v\n%s", answer, kept, data)
+		}
+		if strings.Contains(errb.String(), "ghp_testFAKE") {
+			t.Error("stderr shows the key")
+		}
+	}
+}
