@@ -71,6 +71,9 @@ func Load(path string, jsonc bool) (*File, error) {
 		}
 		return nil, fmt.Errorf("%s: %s; fix it by hand, tresor will not overwrite it", path, msg)
 	}
+	if depth(data) > maxDepth {
+		return nil, fmt.Errorf("%s: nested more than %d levels deep; tresor will not read it", path, maxDepth)
+	}
 	f.doc, err = hujson.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not valid JSON with comments (%v); fix it by hand, tresor will not overwrite it", path, err)
@@ -103,6 +106,41 @@ func duplicateKey(v *hujson.Value) string {
 		}
 	}
 	return ""
+}
+
+// maxDepth bounds nesting: the parser recurses, and a hostile file of a
+// million brackets must be an error, not a crash.
+const maxDepth = 1000
+
+// depth is the deepest nesting of brackets outside strings and comments.
+func depth(b []byte) int {
+	d, deepest := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case c == '/' && i+1 < len(b) && b[i+1] == '/':
+			for i < len(b) && b[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(b) && b[i+1] == '*':
+			end := bytes.Index(b[i+2:], []byte("*/"))
+			if end < 0 {
+				return deepest
+			}
+			i += end + 3
+		case c == '[' || c == '{':
+			d++
+			deepest = max(deepest, d)
+		case c == ']' || c == '}':
+			d--
+		}
+	}
+	return deepest
 }
 
 // indentUnit is the leading whitespace of the first indented line, or two

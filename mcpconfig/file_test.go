@@ -264,6 +264,8 @@ func TestRefusals(t *testing.T) {
 		{"array at top", write("e.json", `[]`), "top level is not a JSON object", false},
 		{"string at top", write("f.json", `"x"`), "top level is not a JSON object", true},
 		{"directory", dir, "not a regular file", false},
+		{"deep strict", write("i.json", strings.Repeat("[", 100000)), "not valid JSON", false},
+		{"deep JSONC", write("j.json", "{\"a\": "+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+"}"), "nested more than 1000 levels", true},
 		{"duplicate server map", write("g.json", `{"mcpServers": {}, "mcpServers": {"x": {}}}`), `key "mcpServers" appears twice`, false},
 		{"duplicate deep", write("h.json", `{"a": [{"b": 1, "b": 2}]}`), `key "b" appears twice`, true},
 	}
