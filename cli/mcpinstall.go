@@ -160,6 +160,9 @@ func (r *runner) cmdMCPInstall(c *ucli.Context) error {
 	}
 	fmt.Fprintf(r.errw(), "registered client %s (list, use%s%s on %s)\n", client,
 		map[bool]string{true: ", reveal"}[c.Bool("reveal")], map[bool]string{true: ", write"}[c.Bool("write")], strings.Join(scopes, ", "))
+	if plan.Replaces {
+		fmt.Fprintf(r.errw(), "replaced the server named tresor that was there\n")
+	}
 	fmt.Fprintf(r.errw(), "wrote %s\n", res.Path)
 	switch res.TokenMode {
 	case mcpconfig.TokenInline:
