@@ -40,6 +40,8 @@ const (
 	DefaultMaxRequestBody = 1 << 20
 	DefaultTimeout        = 30 * time.Second
 	maxHeaderBytes        = 64 << 10
+	maxHeaders            = 64      // caller headers per request
+	maxHeaderValue        = 8 << 10 // bytes per caller header value
 )
 
 // Credential is the secret to inject and the rules that come with its entry.
@@ -226,7 +228,13 @@ func (b *Broker) do(ctx context.Context, c Credential, req Request) (*Response, 
 	if err != nil {
 		return nil, errors.New("cannot build the request")
 	}
+	if len(req.Headers) > maxHeaders {
+		return nil, fmt.Errorf("%d request headers, over the limit of %d", len(req.Headers), maxHeaders)
+	}
 	for k, v := range req.Headers {
+		if len(v) > maxHeaderValue {
+			return nil, fmt.Errorf("a request header value is over %d bytes", maxHeaderValue)
+		}
 		name := http.CanonicalHeaderKey(strings.TrimSpace(k))
 		if err := checkHeader(name, v, c.Auth); err != nil {
 			return nil, err
@@ -271,11 +279,15 @@ func (b *Broker) do(ctx context.Context, c Credential, req Request) (*Response, 
 	}
 	text := string(raw)
 	if int64(len(raw)) > b.opts.MaxBody {
-		out.Truncated = true
-		text = sc.trimPartial(text[:b.opts.MaxBody])
+		out.Truncated, text = true, text[:b.opts.MaxBody]
 	}
 	text, n := sc.scrub(text)
 	out.Redacted += n
+	if out.Truncated {
+		// after scrubbing, so a whole copy just before the cut is
+		// replaced rather than half-trimmed
+		text = sc.trimPartial(text)
+	}
 	if utf8.ValidString(text) {
 		out.Body = text
 	} else {

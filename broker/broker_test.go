@@ -534,3 +534,39 @@ func TestUnscrubbableEncodingRefused(t *testing.T) {
 		t.Errorf("%v %+v", err, resp)
 	}
 }
+
+func TestHeaderLimitsAndConcurrency(t *testing.T) {
+	u := newUpstream(t, true, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Header.Get("Authorization")) })
+	b := testBroker(u, loopbackName("api.example.com"), true)
+	c := Credential{Secret: []byte(secret), Hosts: []string{"api.example.com:" + u.port()}, Auth: bearer}
+	many := map[string]string{}
+	for i := 0; i <= maxHeaders; i++ {
+		many[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	if _, err := b.Do(context.Background(), c, Request{URL: "https://api.example.com:" + u.port() + "/", Headers: many}); err == nil {
+		t.Error("too many headers accepted")
+	}
+	if _, err := b.Do(context.Background(), c, Request{URL: "https://api.example.com:" + u.port() + "/", Headers: map[string]string{"X": strings.Repeat("a", maxHeaderValue+1)}}); err == nil {
+		t.Error("huge header accepted")
+	}
+	// many calls at once, with different credentials on one Broker: each
+	// gets its own key and its own scrubbing
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sec := fmt.Sprintf("sk-test-FAKE-%02d-0123456789abcdef", i)
+			c := Credential{Secret: []byte(sec), Hosts: []string{"api.example.com:" + u.port()}, Auth: bearer}
+			resp, err := b.Do(context.Background(), c, Request{URL: "https://api.example.com:" + u.port() + "/"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if resp.Body != "Bearer "+Marker || resp.Redacted != 1 {
+				t.Errorf("call %d: body %q", i, resp.Body)
+			}
+		}()
+	}
+	wg.Wait()
+}

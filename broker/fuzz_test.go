@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/base64"
 	"net/url"
 	"strings"
 	"testing"
@@ -45,6 +46,42 @@ func FuzzCheckURL(f *testing.F) {
 		allowed, _ := allowedOrigins(list)
 		if !match(allowed, tg) {
 			t.Fatalf("accepted %q not in %v", raw, allowed)
+		}
+	})
+}
+
+// FuzzScrub: after scrubbing, no raw, base64 or URL-encoded copy of a
+// secret remains, whatever surrounds it (secrets of at least 8 bytes
+// without the marker's brackets, so a marker cannot complete a copy); and
+// a body cut at any point, scrubbed and trimmed as Do does, does not end
+// with the first part of a copy of the secret that the cut split.
+func FuzzScrub(f *testing.F) {
+	f.Add("sk-test-FAKE0123456789", "x sk-test-FAKE0123456789 y c2stdGVzdC1GQUtFMDEyMzQ1Njc4OQ==", 20)
+	f.Add("abcabcab", "abcabcabcabcab", 14)
+	f.Add("p@ss w/rd+&=", "p%40ss+w%2Frd%2B%26%3D p%40ss%20w%2Frd+&=", 9)
+	f.Fuzz(func(t *testing.T, secret, body string, cut int) {
+		if len(secret) < 8 || strings.ContainsAny(secret, "[]") {
+			return
+		}
+		sc := newScrubber([]byte(secret))
+		out, n := sc.scrub(body)
+		for _, form := range []string{secret, base64.StdEncoding.EncodeToString([]byte(secret)), url.QueryEscape(secret)} {
+			if strings.Contains(out, form) {
+				t.Fatalf("%q survives in %q", form, out)
+			}
+		}
+		if n == 0 && out != body {
+			t.Fatal("changed without counting")
+		}
+		if cut < 0 || cut > len(body) {
+			return
+		}
+		res, _ := sc.scrub(body[:cut])
+		res = sc.trimPartial(res)
+		for i := max(0, cut-len(secret)+1); i < cut; i++ {
+			if strings.HasPrefix(body[i:], secret) && cut-i >= 4 && strings.HasSuffix(res, body[i:cut]) {
+				t.Fatalf("cut at %d of %q leaves %q at the end: %q", cut, body, body[i:cut], res)
+			}
 		}
 	})
 }

@@ -172,6 +172,9 @@ func endsInNumber(label string) bool {
 	return strings.Trim(label, "0123456789") == ""
 }
 
+// maxURL caps a request URL (servers commonly stop at 8 KiB).
+const maxURL = 16 << 10
+
 // target is a request URL after checking: the origin it goes to and the URL
 // rebuilt from canonical parts.
 type target struct {
@@ -187,6 +190,9 @@ type target struct {
 func parseTarget(raw string) (target, error) {
 	if raw == "" {
 		return target{}, errors.New("empty URL")
+	}
+	if len(raw) > maxURL {
+		return target{}, fmt.Errorf("URL is %d bytes, over the limit of %d", len(raw), maxURL)
 	}
 	for i := 0; i < len(raw); i++ {
 		if c := raw[i]; c <= ' ' || c == 0x7f || c == '\\' {

@@ -73,6 +73,7 @@ func TestCheckURL(t *testing.T) {
 		{"https://api..example.com/", "", "host name"},
 		{"https://api.example.com../", "", "host name"},
 		{"https://api.example.com/%2F..%2F", "api.example.com", ""},
+		{"https://api.example.com/" + strings.Repeat("a", maxURL), "", "over the limit"},
 	}
 	for _, tt := range tests {
 		got, err := CheckURL(hosts, tt.url)

@@ -109,7 +109,7 @@ func New(env *Env) *ucli.App {
 		},
 	}
 	r := &runner{env: env}
-	app.Commands = r.commands()
+	app.Commands = withSubcommand(r.commands(), "mcp", r.mcpInstallCommand())
 	for _, c := range app.Commands {
 		setUsageHandler(c)
 	}
