@@ -44,6 +44,7 @@ func (s *Service) newClientServer(name, token string) *clientServer {
 		SubscribeHandler:   cs.subscribe,
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 	})
+	cs.server.AddReceivingMiddleware(s.countInflight)
 	cs.addTools()
 	return cs
 }

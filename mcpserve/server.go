@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -72,6 +73,8 @@ type Service struct {
 	clients map[string]*clientServer // by client name
 	rotated map[string]repo.Rotation // by path; nil until first needed
 	closed  bool
+
+	inflight atomic.Int64 // requests being handled, for drainReader
 
 	syncMu  sync.Mutex // serialises feature syncs
 	watcher *watch.Watcher
@@ -283,7 +286,42 @@ func (s *Service) ServeStdio(ctx context.Context, token string, r io.ReadCloser,
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx, &mcp.IOTransport{Reader: r, Writer: w})
+	return srv.Run(ctx, &mcp.IOTransport{Reader: &drainReader{r: r, s: s}, Writer: w})
+}
+
+// drainReader holds back the end of stdin until the requests already read
+// have been answered (for at most drainWait): a client that writes its
+// last request and closes stdin at once still gets the answer.
+type drainReader struct {
+	r io.ReadCloser
+	s *Service
+}
+
+const (
+	drainGrace = 50 * time.Millisecond // lets the last request reach its handler
+	drainWait  = 5 * time.Second
+)
+
+func (d *drainReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err == io.EOF && n == 0 {
+		time.Sleep(drainGrace)
+		for deadline := time.Now().Add(drainWait); d.s.inflight.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return n, err
+}
+
+func (d *drainReader) Close() error { return d.r.Close() }
+
+// countInflight keeps Service.inflight: requests being handled.
+func (s *Service) countInflight(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		return next(ctx, method, req)
+	}
 }
 
 // syncAll re-registers every client's prompts and resources from the

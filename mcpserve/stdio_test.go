@@ -208,7 +208,12 @@ func TestStdioCaseH13(t *testing.T) {
 		t.Fatalf("exit: %v (stderr %s)", err, stderr)
 	}
 	for l := range lines {
-		t.Fatalf("stdout after the session: %.80q", l)
+		// Notifications may still come (list_changed after the remember);
+		// they too must be JSON-RPC messages.
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil || m["jsonrpc"] != "2.0" {
+			t.Fatalf("stdout line is not a JSON-RPC message: %.80q", l)
+		}
 	}
 	res := func(id float64) map[string]any { r, _ := responses[id]["result"].(map[string]any); return r }
 	for _, tl := range res(2)["tools"].([]any) {
@@ -322,5 +327,38 @@ func TestHTTPBinary(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	if err := waitFor(t, done, "exit after SIGTERM"); err != nil {
 		t.Fatalf("exit: %v", err)
+	}
+}
+
+// A client that writes its requests and closes stdin at once (a script
+// piping into tresor mcp serve) still gets every answer before the exit.
+func TestStdioAnswersWhatWasReadBeforeEOF(t *testing.T) {
+	f := newFixture(t)
+	seed(f)
+	tok := f.client("script", []string{"global"}, true, false)
+	cmd := f.command(tok, "mcp", "serve")
+	cmd.Stdin = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"s","version":"0"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_credentials","arguments":{}}}
+{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_credential","arguments":{"credential":"github"}}}
+`)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	ids := map[float64]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("stdout line is not JSON: %.60q", l)
+		}
+		if id, ok := m["id"].(float64); ok {
+			ids[id] = true
+		}
+	}
+	if !ids[1] || !ids[2] || !ids[3] {
+		t.Fatalf("answers for %v, want 1, 2 and 3", ids)
 	}
 }
