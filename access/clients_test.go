@@ -272,3 +272,38 @@ func TestClientConcurrentAdds(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRegistry feeds arbitrary clients.yaml bytes to a registry: it must
+// never panic, never let a token in from a file it refused, and its errors
+// must not quote the file.
+func FuzzRegistry(f *testing.F) {
+	good := OpenRegistry(f.TempDir())
+	tok, _ := good.Add("agent", []string{"global", "project:x"}, true, false, t0)
+	data, _ := os.ReadFile(good.Path())
+	f.Add(data)
+	f.Add([]byte("version: 1\nclients: []\n"))
+	f.Add([]byte("version: 1\nclients:\n  - &a {name: a}\n  - *a\n"))
+	f.Add([]byte("{version: 1, clients: [{name: x, token_hash: 'sha256:00', grants: [{scope: '*', reveal: true}]}]}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := OpenRegistry(t.TempDir())
+		if err := os.WriteFile(r.Path(), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := r.Authenticate(tok)
+		if err != nil {
+			if c != nil && !errors.Is(err, ErrRevoked) {
+				t.Fatal("a client came with an error")
+			}
+			if len(data) > 16 && strings.Contains(err.Error(), string(data)) {
+				t.Fatal("error quotes the file")
+			}
+			return
+		}
+		if c.Name == "" || c.Revoked != nil {
+			t.Fatalf("authenticated an invalid client: %+v", c)
+		}
+		if _, err := r.List(); err != nil {
+			t.Fatalf("List fails where Authenticate succeeded: %v", err)
+		}
+	})
+}
