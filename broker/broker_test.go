@@ -466,7 +466,9 @@ func TestRequestBodyCapAndBinary(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	u := newUpstream(t, true, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	release := make(chan struct{})
+	u := newUpstream(t, true, func(w http.ResponseWriter, r *http.Request) { <-release }) // never answers in time
+	t.Cleanup(func() { close(release) })                                                  // runs before the server closes
 	b := testBroker(u, loopbackName("api.example.com"), true, func(o *Options) { o.Timeout = 200 * time.Millisecond })
 	c := Credential{Secret: []byte(secret), Hosts: []string{"api.example.com:" + u.port()}, Auth: bearer}
 	_, err := b.Do(context.Background(), c, Request{URL: "https://api.example.com:" + u.port() + "/"})

@@ -14,17 +14,17 @@ import (
 	"github.com/tresor-dev/tresor/repo"
 )
 
-// withSubcommand adds sub under the top-level command called parent,
+// withSubcommand adds subs under the top-level command called parent,
 // creating the parent when no command has that name yet, so `mcp install`
 // and `mcp serve` can be registered from separate files.
-func withSubcommand(cmds []*ucli.Command, parent string, sub *ucli.Command) []*ucli.Command {
+func withSubcommand(cmds []*ucli.Command, parent string, subs ...*ucli.Command) []*ucli.Command {
 	for _, c := range cmds {
 		if c.Name == parent {
-			c.Subcommands = append(c.Subcommands, sub)
+			c.Subcommands = append(c.Subcommands, subs...)
 			return cmds
 		}
 	}
-	return append(cmds, &ucli.Command{Name: parent, Usage: "the MCP server for AI apps", Subcommands: []*ucli.Command{sub}})
+	return append(cmds, &ucli.Command{Name: parent, Usage: "the MCP server for AI apps", Subcommands: subs})
 }
 
 // mcpInstallCommand is `tresor mcp install APP`.
@@ -50,13 +50,83 @@ func (r *runner) mcpInstallCommand() *ucli.Command {
 	}
 }
 
+// mcpUninstallCommand is `tresor mcp uninstall APP`.
+func (r *runner) mcpUninstallCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "uninstall",
+		Usage:     "revoke an app's client and remove tresor from its MCP config (wrapped servers stay wrapped)",
+		ArgsUsage: "APP",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "location", Usage: "which config: `user` (default), project, or local"},
+			&ucli.StringFlag{Name: "config", Usage: "edit this config `FILE` instead of the app's usual one"},
+			&ucli.StringFlag{Name: "name", Usage: "client `NAME` (default: the app's name)"},
+		},
+		Action: r.cmdMCPUninstall,
+	}
+}
+
+func (r *runner) cmdMCPUninstall(c *ucli.Context) error {
+	if err := args(c, 1, 1, "APP [--location user|project|local] [--config FILE]"); err != nil {
+		return err
+	}
+	app, loc, err := r.mcpLocation(c)
+	if err != nil {
+		return err
+	}
+	s, err := r.open(c)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	rm, err := mcpconfig.Uninstall(mcpconfig.Request{App: app, Location: loc, Client: c.String("name"),
+		Now: r.env.Now(), Registry: access.OpenRegistry(s.vault.StateDir())})
+	if err != nil {
+		return fmt.Errorf("mcp uninstall %s: %w", app.Name, err)
+	}
+	client := c.String("name")
+	if client == "" {
+		client = app.Name
+	}
+	if rm.Revoked {
+		fmt.Fprintf(r.errw(), "revoked client %s\n", client)
+	} else {
+		fmt.Fprintf(r.errw(), "no active client %s\n", client)
+	}
+	if rm.Server || rm.Input {
+		fmt.Fprintf(r.errw(), "removed tresor from %s\n", rm.Path)
+	} else {
+		fmt.Fprintf(r.errw(), "%s has no tresor server\n", rm.Path)
+	}
+	return nil
+}
+
+// mcpLocation reads APP, --location and --config.
+func (r *runner) mcpLocation(c *ucli.Context) (mcpconfig.App, mcpconfig.Location, error) {
+	app, err := mcpconfig.Lookup(c.Args().First())
+	if err != nil {
+		return app, mcpconfig.Location{}, usagef("mcp %s: %v", c.Command.Name, err)
+	}
+	config := c.String("config")
+	if config != "" {
+		config = r.env.abs(config)
+	}
+	loc, err := app.Locate(c.String("location"), mcpconfig.PathEnv{
+		GOOS: runtime.GOOS, Home: r.env.home(), XDGConfigHome: r.env.Getenv("XDG_CONFIG_HOME"),
+		AppData: r.env.Getenv("APPDATA"), ProjectDir: r.env.Cwd,
+	}, config)
+	if err != nil {
+		return app, loc, usagef("mcp %s: %v", c.Command.Name, err)
+	}
+	return app, loc, nil
+}
+
 func (r *runner) cmdMCPInstall(c *ucli.Context) error {
 	if err := args(c, 1, 1, "APP [--scope S]... [--location user|project|local] [--yes]"); err != nil {
 		return err
 	}
-	app, err := mcpconfig.Lookup(c.Args().First())
+	app, loc, err := r.mcpLocation(c)
 	if err != nil {
-		return usagef("mcp install: %v", err)
+		return err
 	}
 	s, err := r.open(c)
 	if err != nil {
@@ -77,17 +147,6 @@ func (r *runner) cmdMCPInstall(c *ucli.Context) error {
 			return usagef("--scope: %v", err)
 		}
 		scopes[i] = parsed.String()
-	}
-	config := c.String("config")
-	if config != "" {
-		config = r.env.abs(config)
-	}
-	loc, err := app.Locate(c.String("location"), mcpconfig.PathEnv{
-		GOOS: runtime.GOOS, Home: r.env.home(), XDGConfigHome: r.env.Getenv("XDG_CONFIG_HOME"),
-		AppData: r.env.Getenv("APPDATA"), ProjectDir: r.env.Cwd,
-	}, config)
-	if err != nil {
-		return usagef("mcp install: %v", err)
 	}
 	global := []string{"--vault", s.vault.Dir}
 	if c.String("identity") != "" || r.env.Getenv("TRESOR_IDENTITY") != "" {

@@ -307,6 +307,43 @@ func (f *File) Remove(path []string) {
 	}
 }
 
+// RemoveElement deletes the first element of the array at path for which
+// match (on its decoded object) is true, and reports whether it did.
+func (f *File) RemoveElement(path []string, match func(map[string]any) bool) bool {
+	v := f.find(path)
+	if v == nil {
+		return false
+	}
+	arr, ok := v.Value.(*hujson.Array)
+	if !ok {
+		return false
+	}
+	for i := range arr.Elements {
+		c := arr.Elements[i].Clone()
+		c.Standardize()
+		var obj map[string]any
+		if json.Unmarshal(c.Pack(), &obj) != nil || !match(obj) {
+			continue
+		}
+		trailing := arr.Elements[i].AfterExtra != nil && i == len(arr.Elements)-1
+		arr.Elements = append(arr.Elements[:i], arr.Elements[i+1:]...)
+		if n := len(arr.Elements); n > 0 && i == n {
+			last := &arr.Elements[n-1]
+			switch {
+			case f.jsonc && trailing:
+				if last.AfterExtra == nil {
+					last.AfterExtra = hujson.Extra{}
+				}
+			case last.AfterExtra != nil:
+				arr.AfterExtra = append(append(hujson.Extra{}, last.AfterExtra...), arr.AfterExtra...)
+				last.AfterExtra = nil
+			}
+		}
+		return true
+	}
+	return false
+}
+
 func appendMember(obj *hujson.Object, name string, val hujson.Value, indent, closeIndent string) {
 	before := hujson.Extra("\n" + indent)
 	if n := len(obj.Members); n > 0 {

@@ -369,3 +369,33 @@ func TestLocate(t *testing.T) {
 		t.Errorf("unknown app: %v", err)
 	}
 }
+
+func TestRemoveElement(t *testing.T) {
+	tests := []struct {
+		in, want string
+		jsonc    bool
+	}{
+		{`{"inputs": [{"id": "a"}, {"id": "t"}]}`, `{"inputs": [{"id": "a"}]}`, false},
+		{`{"inputs": [{"id": "t"}, {"id": "a"}]}`, `{"inputs": [ {"id": "a"}]}`, false},
+		{`{"inputs": [{"id": "t"}]}`, `{"inputs": []}`, false},
+		{"{\"inputs\": [{\"id\": \"a\"}, {\"id\": \"t\"},]}", "{\"inputs\": [{\"id\": \"a\"},]}", true},
+		{`{"inputs": [{"id": "a"}, 3]}`, `{"inputs": [{"id": "a"}, 3]}`, false},
+		{`{"inputs": 3}`, `{"inputs": 3}`, false},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "c.json")
+		os.WriteFile(path, []byte(tt.in), 0o600)
+		f, err := Load(path, tt.jsonc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed := f.RemoveElement([]string{"inputs"}, func(m map[string]any) bool { return m["id"] == "t" })
+		got := strings.TrimSuffix(string(f.Bytes()), "\n")
+		if got != tt.want || removed != (tt.in != tt.want) {
+			t.Errorf("RemoveElement on %s = %s (%v), want %s", tt.in, got, removed, tt.want)
+		}
+		if !tt.jsonc && !json.Valid([]byte(got)) {
+			t.Errorf("invalid JSON %s", got)
+		}
+	}
+}

@@ -343,3 +343,56 @@ func (p *Plan) build(f *File, token string, wrap []string, res *Result) error {
 	}
 	return nil
 }
+
+// Removal is what Uninstall did.
+type Removal struct {
+	Path    string
+	Server  bool // tresor's server was in the config and is gone
+	Input   bool // VS Code's token input was removed
+	Revoked bool // the client was active and is now revoked
+}
+
+// Uninstall revokes the client (first: a token must not outlive its
+// config entry) and removes tresor's server, and VS Code's token input,
+// from the config. Servers wrapped with tresor exec stay wrapped: their
+// keys are in the vault now. A missing server or client is not an error.
+func Uninstall(req Request) (*Removal, error) {
+	if req.ServerName == "" {
+		req.ServerName = "tresor"
+	}
+	if req.Client == "" {
+		req.Client = req.App.Name
+	}
+	f, err := Load(req.Location.File, req.App.JSONC)
+	if err != nil {
+		return nil, err
+	}
+	out := &Removal{Path: f.Path}
+	list, err := req.Registry.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list {
+		if c.Name == req.Client && c.Revoked == nil {
+			if err := req.Registry.Revoke(req.Client, req.Now); err != nil {
+				return nil, err
+			}
+			out.Revoked = true
+		}
+	}
+	path := append(slices.Clone(req.Location.Base), req.ServerName)
+	if f.find(path) != nil {
+		f.Remove(path)
+		out.Server = true
+	}
+	if req.App.tokenMode(req.Location.Name) == TokenInput {
+		out.Input = f.RemoveElement([]string{"inputs"}, func(v map[string]any) bool { return v["id"] == "tresor-token-"+req.Client })
+	}
+	if !out.Server && !out.Input {
+		return out, nil
+	}
+	if err := f.Save(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
