@@ -162,6 +162,13 @@ func (r *runner) commands() []*ucli.Command {
 			},
 		},
 		{
+			Name:      "git-credential",
+			Usage:     "git credential helper: git config credential.helper \"tresor git-credential\"",
+			ArgsUsage: "get|store|erase",
+			Flags:     []ucli.Flag{scope},
+			Action:    r.cmdGitCredential,
+		},
+		{
 			Name:      "textconv",
 			Usage:     "print the redacted plaintext of an entry file (for git log -p / git diff)",
 			ArgsUsage: "FILE",
