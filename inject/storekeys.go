@@ -15,9 +15,10 @@ import (
 	"github.com/tresor-dev/tresor/codec"
 )
 
-// GPG decrypts pass and gopass files with the gpg binary, the way pass
-// itself does (gpg -d --quiet --yes --batch): keys, agent and pinentry are
-// the user's own. No secret is ever on gpg's command line.
+// GPG decrypts pass and gopass files with the gpg binary, with the options
+// pass itself uses (gpg -d --quiet --yes --batch): keys, agent and pinentry
+// are the user's own. The ciphertext goes to gpg on stdin; nothing but
+// options is on its command line.
 type GPG struct {
 	// Path is the gpg executable.
 	Path string
@@ -28,15 +29,21 @@ type GPG struct {
 // Decrypt runs gpg on one file and returns the plaintext. The error is
 // gpg's own last diagnostic line (never plaintext).
 func (g *GPG) Decrypt(ctx context.Context, f StoreFile) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, g.Path, "--decrypt", "--quiet", "--yes", "--batch", "--", f.Abs)
+	in, err := openStoreFile(f)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	// The ciphertext goes in on stdin: gpg never opens a path itself.
+	cmd := exec.CommandContext(ctx, g.Path, "--decrypt", "--quiet", "--yes", "--batch")
 	cmd.Env = g.Env
 	var out capped
 	out.limit = maxStoreFile
 	var errb bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
-	cmd.Stdin = nil
-	err := cmd.Run()
+	cmd.Stdin = in
+	err = cmd.Run()
 	if out.over {
 		clear(out.buf.Bytes())
 		return nil, errors.New("plaintext too large to be one entry")
@@ -103,9 +110,9 @@ type AgeKeys struct {
 
 // Decrypt decrypts one age file.
 func (a *AgeKeys) Decrypt(_ context.Context, f StoreFile) ([]byte, error) {
-	fh, err := os.Open(f.Abs)
+	fh, err := openStoreFile(f)
 	if err != nil {
-		return nil, errors.New(errText(err))
+		return nil, err
 	}
 	defer fh.Close()
 	data, err := io.ReadAll(io.LimitReader(fh, maxStoreFile+1))

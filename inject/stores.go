@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/tresor-dev/tresor/repo"
@@ -44,6 +45,8 @@ type StoreFile struct {
 	Name string
 	// Crypto is "gpg" or "age".
 	Crypto string
+	// Err is set when the file or directory could not be read at all.
+	Err error
 }
 
 // StoreSkip is something of a store that was not imported, and why. It
@@ -89,7 +92,8 @@ func ScanStore(root string) (files []StoreFile, skipped []StoreSkip, err error) 
 		rel, _ := filepath.Rel(real, p)
 		rel = filepath.ToSlash(rel)
 		if err != nil {
-			skipped = append(skipped, StoreSkip{Rel: rel, Reason: "cannot read: " + errText(err)})
+			// An unreadable directory may hide entries: a failure, not a skip.
+			files = append(files, StoreFile{Rel: rel, Abs: p, Name: rel, Err: fmt.Errorf("cannot read: %s", errText(err))})
 			if d != nil && d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -145,6 +149,8 @@ func errText(err error) string {
 }
 
 // Decrypter turns one store file into its plaintext body.
+// Implementations read the file with openStoreFile, so a file swapped for
+// a symbolic link after the scan is refused.
 type Decrypter interface {
 	Decrypt(ctx context.Context, f StoreFile) ([]byte, error)
 }
@@ -266,6 +272,9 @@ func clearEntries[T any](rs []T) {
 }
 
 func readStoreFile(ctx context.Context, o StoreOptions, f StoreFile) (StoreEntry, error) {
+	if f.Err != nil {
+		return StoreEntry{}, f.Err
+	}
 	name := f.Name
 	gopassBinary := o.Kind == StoreGopass && strings.HasSuffix(name, ".b64")
 	if gopassBinary {
@@ -278,13 +287,6 @@ func readStoreFile(ctx context.Context, o StoreOptions, f StoreFile) (StoreEntry
 			return StoreEntry{}, fmt.Errorf("not a usable entry name: %s", ne.Rule)
 		}
 		return StoreEntry{}, err
-	}
-	st, err := os.Lstat(f.Abs)
-	if err != nil {
-		return StoreEntry{}, fmt.Errorf("cannot read: %s", errText(err))
-	}
-	if st.Size() > maxStoreFile {
-		return StoreEntry{}, fmt.Errorf("%d bytes, too large to be one entry", st.Size())
 	}
 	var d Decrypter
 	switch f.Crypto {
@@ -507,4 +509,29 @@ func decodeGopassBinary(body []byte) (content []byte, filename string, err error
 		return nil, "", errors.New("a gopass binary (.b64) entry whose data is not valid base64")
 	}
 	return content, filename, nil
+}
+
+// openStoreFile opens an entry file without following a symbolic link and
+// checks that it is a regular file of a sane size.
+func openStoreFile(f StoreFile) (*os.File, error) {
+	fh, err := os.OpenFile(f.Abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, errors.New("became a symbolic link; not followed")
+		}
+		return nil, fmt.Errorf("cannot read: %s", errText(err))
+	}
+	st, err := fh.Stat()
+	switch {
+	case err != nil:
+		fh.Close()
+		return nil, fmt.Errorf("cannot read: %s", errText(err))
+	case !st.Mode().IsRegular():
+		fh.Close()
+		return nil, errors.New("not a regular file")
+	case st.Size() > maxStoreFile:
+		fh.Close()
+		return nil, fmt.Errorf("%d bytes, too large to be one entry", st.Size())
+	}
+	return fh, nil
 }

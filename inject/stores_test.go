@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"filippo.io/age"
@@ -166,6 +167,7 @@ func passageStore(t *testing.T) (store, ids string, id *age.X25519Identity) {
 	must(t, os.Symlink(filepath.Join(outside, "stolen.age"), filepath.Join(store, "escape.age")))
 	must(t, os.Symlink(outside, filepath.Join(store, "dirlink")))
 	must(t, os.Symlink("../outside", filepath.Join(store, "Shopping", "up")))
+	must(t, syscall.Mkfifo(filepath.Join(store, "fifo.age"), 0o600))
 	return store, ids, id
 }
 
@@ -205,7 +207,7 @@ func TestReadStorePassage(t *testing.T) {
 			t.Errorf("skip reason holds a value: %s", s)
 		}
 	}
-	wantSkipped := ".hidden.age README Shopping/up alias.age dirlink escape.age"
+	wantSkipped := ".hidden.age README Shopping/up alias.age dirlink escape.age fifo.age"
 	if got := strings.Join(skipped, " "); got != wantSkipped {
 		t.Errorf("skipped %s, want %s", got, wantSkipped)
 	}
@@ -327,4 +329,60 @@ func TestStoreDefaults(t *testing.T) {
 	if d, _ := StoreDefaults(StoreGopass, getenv, home); d != filepath.Join(home, "secrets/root") {
 		t.Errorf("gopass config %s", d)
 	}
+}
+
+// TestOpenStoreFileRefusesSwappedSymlink: a file replaced by a symbolic
+// link between the scan and the decryption is not followed.
+func TestOpenStoreFileRefusesSwappedSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.age")
+	os.WriteFile(target, []byte("x"), 0o600)
+	link := filepath.Join(dir, "entry.age")
+	must(t, os.Symlink(target, link))
+	for _, d := range []Decrypter{&AgeKeys{}, &GPG{Path: "/bin/false"}} {
+		_, err := d.Decrypt(context.Background(), StoreFile{Rel: "entry.age", Abs: link})
+		if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("%T: err = %v", d, err)
+		}
+	}
+}
+
+// FuzzConvertBody: any body converts without panic to an entry that
+// validates and keeps every byte: the content or value whole, or the first
+// line, its line break and the notes.
+func FuzzConvertBody(f *testing.F) {
+	for _, s := range []string{"pw\n", "pw\r\nuser: x\r\n", "pw\n---\nurl: https://h.test\n", "-----BEGIN X-----\n", "\x00\xff", "", "\n", "\r\n\r\n", "ghp_FAKE000000000000000000000000000000\n", "pw\nurl: \x7f\n"} {
+		f.Add([]byte(s), false)
+	}
+	cat := schemas.Builtin()
+	f.Fuzz(func(t *testing.T, body []byte, whole bool) {
+		e, how, err := ConvertBody(cat, "dir/entry", body, false, whole)
+		if err != nil {
+			t.Fatalf("ConvertBody: %v", err)
+		}
+		if _, err := cat.Validate(e); err != nil {
+			t.Fatalf("invalid result (%s): %v", how, err)
+		}
+		s := string(body)
+		typ, _ := cat.Type(e.Type)
+		primary := e.Fields[typ.Primary]
+		switch how {
+		case "binary", "whole", "pem":
+			if primary != s {
+				t.Fatalf("%s: lost bytes", how)
+			}
+		default:
+			first, _, found := strings.Cut(s, "\n")
+			sep := ""
+			if found {
+				sep = "\n"
+				if strings.HasSuffix(first, "\r") {
+					sep = "\r\n"
+				}
+			}
+			if primary+sep+e.Fields["notes"] != s {
+				t.Fatalf("%s: %q + %q + %q != %q", how, primary, sep, e.Fields["notes"], s)
+			}
+		}
+	})
 }
