@@ -119,7 +119,7 @@ func keys(m map[string]string) []string {
 }
 
 // writeAge encrypts body to r into path, creating directories.
-func writeAge(t *testing.T, path string, r age.Recipient, body string) {
+func writeAge(t testing.TB, path string, r age.Recipient, body string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
