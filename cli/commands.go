@@ -163,7 +163,7 @@ func (r *runner) commands() []*ucli.Command {
 		},
 		{
 			Name:      "git-credential",
-			Usage:     "git credential helper: git config credential.helper \"tresor git-credential\"",
+			Usage:     "git credential helper: git config credential.helper '!tresor git-credential'",
 			ArgsUsage: "get|store|erase",
 			Flags:     []ucli.Flag{scope},
 			Action:    r.cmdGitCredential,

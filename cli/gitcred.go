@@ -13,7 +13,10 @@ import (
 
 // cmdGitCredential is a git credential helper:
 //
-//	git config credential.helper "tresor git-credential"
+//	git config credential.helper '!tresor git-credential'
+//
+// (git runs a helper name without "!" or an absolute path as
+// `git credential-NAME`.)
 //
 // get answers from the matching entry (one read-log record, detail = host).
 // store and erase change nothing: the vault is written only by its own
