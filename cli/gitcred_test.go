@@ -281,3 +281,25 @@ func TestGitCredentialRealClone(t *testing.T) {
 	// git stored nothing in the vault and the tree is clean.
 	gitClean(t, h.vault())
 }
+
+// A canary answers like any entry but is logged as an alert and warned
+// about; a read log that cannot be written refuses the answer.
+func TestGitCredentialCanaryAndLogFailure(t *testing.T) {
+	h := newHome(t)
+	h.ok("", "init")
+	h.ok("decoy-FAKE", "set", "decoy", "--field", "hosts=decoy.example", "--field", "canary=true")
+	r := h.ok(credReq("https", "decoy.example"), "git-credential", "get")
+	if r.stdout != "username=x-access-token\npassword=decoy-FAKE\n" || !strings.Contains(r.stderr, "canary") {
+		t.Fatalf("canary: %q %q", r.stdout, r.stderr)
+	}
+	if recs := gitCredRecords(t, h); len(recs) != 1 || recs[0]["result"] != "alert" {
+		t.Fatalf("records %v", recs)
+	}
+	logPath := filepath.Join(h.vault(), ".git", "tresor", "access.log")
+	must(t, os.Rename(logPath, logPath+".bak"))
+	must(t, os.Mkdir(logPath, 0o700)) // cannot be appended to, even by root
+	r = h.fails(1, credReq("https", "decoy.example"), []string{"git-credential", "get"}, "global/decoy", "read refused")
+	if r.stdout != "" {
+		t.Fatalf("answered without a log record: %q", r.stdout)
+	}
+}

@@ -134,6 +134,7 @@ func (r *runner) cmdImportStore(c *ucli.Context, kind string) error {
 	}
 	report()
 	if len(puts) == 0 {
+		r.noteMounts(c, kind)
 		fmt.Fprintf(r.errw(), "nothing to import from %s: %d entries already up to date\n", dir, counts[inject.ActionUnchanged])
 		return nil
 	}
@@ -151,7 +152,20 @@ func (r *runner) cmdImportStore(c *ucli.Context, kind string) error {
 	if err := s.vault.Commit(context.Background(), prepared, msg, s.author()); err != nil {
 		return fmt.Errorf("%s: %w (nothing imported)", what, err)
 	}
+	r.noteMounts(c, kind)
 	fmt.Fprintf(r.errw(), "imported %d entries from %s (%d new, %d updated, %d unchanged, %d skipped)\n",
 		len(refs), dir, counts[inject.ActionAdd], counts[inject.ActionUpdate], counts[inject.ActionUnchanged], len(res.Skipped))
 	return nil
+}
+
+// noteMounts tells a gopass user which mounted sub-stores were not part of
+// the root store just imported, and how to import each.
+func (r *runner) noteMounts(c *ucli.Context, kind string) {
+	if kind != inject.StoreGopass || c.String("store") != "" {
+		return
+	}
+	for _, m := range inject.GopassMounts(r.env.Getenv, r.env.home()) {
+		fmt.Fprintf(r.errw(), "note: gopass mount %s (%s) is a store of its own: tresor import gopass --store %s --prefix %s\n",
+			m.Prefix, m.Dir, shellQuote(m.Dir), shellQuote(m.Prefix))
+	}
 }

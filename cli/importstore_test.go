@@ -257,7 +257,7 @@ func TestImportGopassStore(t *testing.T) {
 	root := filepath.Join(h.dir, "gopass-root")
 	cfg := filepath.Join(h.dir, "config", "gopass")
 	os.MkdirAll(cfg, 0o700)
-	os.WriteFile(filepath.Join(cfg, "config"), []byte("[core]\n\tautosync = false\n[mounts]\n\tpath = "+root+"\n"), 0o600)
+	os.WriteFile(filepath.Join(cfg, "config"), []byte("[core]\n\tautosync = false\n[mounts]\n\tpath = "+root+"\n[mounts \"work stuff\"]\n\tpath = /srv/work\n"), 0o600)
 	os.MkdirAll(root, 0o700)
 	os.WriteFile(filepath.Join(root, ".gpg-id"), []byte("test@example.test\n"), 0o600)
 	g.encrypt(root, "web/shop.gpg", "test@example.test", []byte("shop-FAKE\n---\nuser: alice\nurl: https://shop.example\ntotp: otpauth://totp/x-FAKE\n"))
@@ -275,7 +275,10 @@ func TestImportGopassStore(t *testing.T) {
 	h.fails(1, "", []string{"import", "gopass"}, "agebox.age", "--identities")
 	ids := filepath.Join(h.dir, "age-ids")
 	os.WriteFile(ids, []byte(id.String()+"\n"), 0o600)
-	h.ok("", "import", "gopass", "--identities", ids)
+	r := h.ok("", "import", "gopass", "--identities", ids)
+	if !strings.Contains(r.stderr, "note: gopass mount work stuff (/srv/work) is a store of its own: tresor import gopass --store /srv/work --prefix 'work stuff'") {
+		t.Errorf("no note about the mount:\n%s", r.stderr)
+	}
 	checks := []struct{ name, field, want string }{
 		{"web/shop", "", "shop-FAKE"},
 		{"web/shop", "username", "alice"},

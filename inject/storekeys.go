@@ -10,7 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+
+	"github.com/goccy/go-yaml"
 
 	"github.com/tresor-dev/tresor/codec"
 )
@@ -197,11 +200,7 @@ func gopassRootFromConfig(file, key, section string) string {
 		if !ok || strings.TrimSpace(k) != key {
 			continue
 		}
-		v = strings.Trim(strings.TrimSpace(v), `"'`)
-		if _, after, ok := strings.Cut(v, "file://"); ok {
-			v = after
-		}
-		return v
+		return gopassPath(v, "")
 	}
 	return ""
 }
@@ -214,4 +213,65 @@ func expandHome(p, home string) string {
 		return filepath.Join(home, p[2:])
 	}
 	return p
+}
+
+// Mount is a gopass sub-store mounted at a prefix of the root store.
+type Mount struct {
+	Prefix string
+	Dir    string
+}
+
+// GopassMounts lists the sub-stores gopass's configuration mounts
+// ([mounts "NAME"] path = DIR, or the mounts: map of the older
+// config.yml), sorted by prefix. Import does not walk into them: each is a
+// store of its own (tresor import gopass --store DIR --prefix NAME).
+func GopassMounts(getenv func(string) string, home string) []Mount {
+	cfgDir := filepath.Join(home, ".config")
+	if d := getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+		cfgDir = d
+	}
+	cfgDir = filepath.Join(cfgDir, "gopass")
+	var out []Mount
+	if data, err := os.ReadFile(filepath.Join(cfgDir, "config")); err == nil {
+		section := ""
+		for _, line := range strings.Split(string(data), "\n") {
+			t := strings.TrimSpace(line)
+			if strings.HasPrefix(t, "[") {
+				section = t
+				continue
+			}
+			name, ok := strings.CutPrefix(section, "[mounts \"")
+			if !ok {
+				continue
+			}
+			name = strings.TrimSuffix(name, "\"]")
+			if k, v, ok := strings.Cut(t, "="); ok && strings.TrimSpace(k) == "path" {
+				out = append(out, Mount{Prefix: name, Dir: gopassPath(v, home)})
+			}
+		}
+	} else if data, err := os.ReadFile(filepath.Join(cfgDir, "config.yml")); err == nil {
+		var cfg struct {
+			Mounts map[string]struct {
+				Path string `yaml:"path"`
+			} `yaml:"mounts"`
+		}
+		if yaml.Unmarshal(data, &cfg) == nil {
+			for name, m := range cfg.Mounts {
+				out = append(out, Mount{Prefix: name, Dir: gopassPath(m.Path, home)})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Prefix < out[j].Prefix })
+	return out
+}
+
+func gopassPath(v, home string) string {
+	v = strings.Trim(strings.TrimSpace(v), `"'`)
+	if _, after, ok := strings.Cut(v, "file://"); ok {
+		v = after
+	}
+	if home == "" {
+		return v
+	}
+	return expandHome(v, home)
 }

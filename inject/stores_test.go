@@ -329,6 +329,14 @@ func TestStoreDefaults(t *testing.T) {
 	if d, _ := StoreDefaults(StoreGopass, getenv, home); d != filepath.Join(home, "secrets/root") {
 		t.Errorf("gopass config %s", d)
 	}
+	if m := GopassMounts(getenv, home); len(m) != 1 || m[0] != (Mount{Prefix: "work", Dir: "/x"}) {
+		t.Errorf("mounts %v", m)
+	}
+	os.Remove(filepath.Join(cfg, "config"))
+	os.WriteFile(filepath.Join(cfg, "config.yml"), []byte("root:\n  path: /r\nmounts:\n  b:\n    path: gpgcli-gitcli-fs+file://~/b\n  a:\n    path: /a\n"), 0o600)
+	if m := GopassMounts(getenv, home); len(m) != 2 || m[0] != (Mount{Prefix: "a", Dir: "/a"}) || m[1] != (Mount{Prefix: "b", Dir: filepath.Join(home, "b")}) {
+		t.Errorf("yml mounts %v", m)
+	}
 }
 
 // TestOpenStoreFileRefusesSwappedSymlink: a file replaced by a symbolic
