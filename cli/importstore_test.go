@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +18,11 @@ import (
 // test@example.test (and its agent, stopped at cleanup). Its path is short:
 // the agent's socket lives in it.
 type gpgHome struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 }
 
-func newGPGHome(t *testing.T) *gpgHome {
+func newGPGHome(t testing.TB) *gpgHome {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tg")
 	if err != nil {
@@ -102,7 +104,7 @@ func passStore(t *testing.T, g *gpgHome) string {
 	return store
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -310,6 +312,11 @@ func TestImportPassageStore(t *testing.T) {
 	w.Close()
 	os.WriteFile(filepath.Join(h.dir, ".passage", "store", "Shopping", "Papa Johns.age"), buf.Bytes(), 0o600)
 	h.ok("", "init")
+	var plan []map[string]string
+	must(t, json.Unmarshal([]byte(h.ok("", "import", "passage", "--dry-run", "--json").stdout), &plan))
+	if len(plan) != 1 || plan[0]["ref"] != "global/Shopping/Papa Johns" || plan[0]["action"] != "add" || plan[0]["type"] != "password" || plan[0]["source"] != "Shopping/Papa Johns.age" {
+		t.Errorf("json plan %v", plan)
+	}
 	h.ok("", "import", "passage", "--prefix", "old", "--whole-body")
 	if got := h.ok("", "get", "old/Shopping/Papa Johns", "--raw").stdout; got != "pizza-FAKE\nlogin: papa\n" {
 		t.Errorf("whole body %q", got)
@@ -317,4 +324,21 @@ func TestImportPassageStore(t *testing.T) {
 	// A world-readable identities file is refused, like tresor's own.
 	os.Chmod(filepath.Join(h.dir, ".passage", "identities"), 0o644)
 	h.fails(1, "", []string{"import", "passage", "--prefix", "again"}, "identities", "chmod 600")
+}
+
+// BenchmarkImportPassStore is `tresor import pass --dry-run` over a pass
+// store of 200 entries: one gpg process per entry (4 at a time), conversion
+// and the plan; no commit, so every iteration does the same work.
+func BenchmarkImportPassStore(b *testing.B) {
+	g := newGPGHome(b)
+	h := newHome(b)
+	h.vars["GNUPGHOME"] = g.dir
+	store := filepath.Join(b.TempDir(), "store")
+	for i := 0; i < 200; i++ {
+		g.encrypt(store, fmt.Sprintf("site%02d/login %d.gpg", i%20, i), "test@example.test", []byte(fmt.Sprintf("pw-FAKE-%d\nlogin: user%d\nurl: https://site%d.example\n", i, i, i)))
+	}
+	h.ok("", "init")
+	for b.Loop() {
+		h.ok("", "import", "pass", "--store", store, "--dry-run")
+	}
 }

@@ -38,7 +38,9 @@ func (g *GPG) Decrypt(ctx context.Context, f StoreFile) ([]byte, error) {
 	}
 	defer in.Close()
 	// The ciphertext goes in on stdin: gpg never opens a path itself.
-	cmd := exec.CommandContext(ctx, g.Path, "--decrypt", "--quiet", "--yes", "--batch")
+	// --no-auto-key-retrieve: a signed entry must not make gpg fetch keys
+	// over the network, whatever gpg.conf says.
+	cmd := exec.CommandContext(ctx, g.Path, "--decrypt", "--quiet", "--yes", "--batch", "--no-auto-key-retrieve")
 	cmd.Env = g.Env
 	var out capped
 	out.limit = maxStoreFile

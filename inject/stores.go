@@ -76,7 +76,7 @@ func (e *StoreError) Unwrap() error { return e.Err }
 func ScanStore(root string) (files []StoreFile, skipped []StoreSkip, err error) {
 	real, err := filepath.EvalSymlinks(root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store %s: %w", root, errors.Unwrap(err))
+		return nil, nil, fmt.Errorf("store %s: %s", root, errText(err))
 	}
 	st, err := os.Stat(real)
 	if err != nil {
