@@ -101,6 +101,11 @@ func ScanStore(root string) (files []StoreFile, skipped []StoreSkip, err error) 
 		}
 		if strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
+				switch d.Name() {
+				case ".git", ".extensions", ".public-keys":
+				default:
+					skipped = append(skipped, StoreSkip{Rel: rel + "/", Reason: "hidden directory, not imported"})
+				}
 				return filepath.SkipDir
 			}
 			if d.Name() != ".gpg-id" && d.Name() != ".age-recipients" && d.Name() != ".gitattributes" && d.Name() != ".gpg-keys" {
@@ -236,14 +241,13 @@ func ReadStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 
 	res := &StoreResult{Skipped: skipped}
 	seen := map[string]string{}
-	var failed []*StoreError
 	for i, r := range results {
 		f := files[i]
 		err := r.err
 		if err == nil {
 			fold := repo.FoldName(r.entry.Name)
 			if other, dup := seen[fold]; dup {
-				err = fmt.Errorf("name differs only by letter case from %s; vault names are unique ignoring case", other)
+				err = fmt.Errorf("gives the entry name %s, as %s does (vault names are unique ignoring letter case)", strconvQuote(r.entry.Name), other)
 			} else {
 				seen[fold] = f.Rel
 			}
@@ -254,7 +258,6 @@ func ReadStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 				clearEntries(results)
 				return nil, se
 			}
-			failed = append(failed, se)
 			res.Skipped = append(res.Skipped, StoreSkip{Rel: f.Rel, Reason: err.Error()})
 			continue
 		}
@@ -263,6 +266,8 @@ func ReadStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 	sort.Slice(res.Skipped, func(i, j int) bool { return res.Skipped[i].Rel < res.Skipped[j].Rel })
 	return res, nil
 }
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 func clearEntries[T any](rs []T) {
 	for i := range rs {

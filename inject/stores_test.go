@@ -158,6 +158,7 @@ func passageStore(t *testing.T) (store, ids string, id *age.X25519Identity) {
 	writeAge(t, filepath.Join(store, "bin.age"), r, "\x00\xff-FAKE")
 	writeAge(t, filepath.Join(store, ".hidden.age"), r, "h-FAKE\n")
 	writeAge(t, filepath.Join(store, ".git", "x.age"), r, "git-FAKE\n")
+	writeAge(t, filepath.Join(store, "..old", "y.age"), r, "old-FAKE\n")
 	os.WriteFile(filepath.Join(store, ".age-recipients"), []byte(r.String()+"\n"), 0o600)
 	os.WriteFile(filepath.Join(store, "README"), []byte("not an entry\n"), 0o600)
 	// Symlinks: to an entry inside, to a file outside, to a directory outside.
@@ -207,13 +208,13 @@ func TestReadStorePassage(t *testing.T) {
 			t.Errorf("skip reason holds a value: %s", s)
 		}
 	}
-	wantSkipped := ".hidden.age README Shopping/up alias.age dirlink escape.age fifo.age"
+	wantSkipped := "..old/ .hidden.age README Shopping/up alias.age dirlink escape.age fifo.age"
 	if got := strings.Join(skipped, " "); got != wantSkipped {
 		t.Errorf("skipped %s, want %s", got, wantSkipped)
 	}
 	for _, e := range res.Entries {
 		for _, v := range e.Entry.Fields {
-			if strings.Contains(v, "outside-FAKE") || strings.Contains(v, "h-FAKE") || strings.Contains(v, "git-FAKE") {
+			if strings.Contains(v, "outside-FAKE") || strings.Contains(v, "h-FAKE") || strings.Contains(v, "git-FAKE") || strings.Contains(v, "old-FAKE") {
 				t.Errorf("%s imported content from outside the store or a hidden file", e.Name)
 			}
 		}
@@ -269,7 +270,7 @@ func TestReadStoreNames(t *testing.T) {
 		files []string
 		want  string // error substring, "" for success
 	}{
-		{[]string{"Case.age", "case.age"}, "differs only by letter case"},
+		{[]string{"Case.age", "case.age"}, "unique ignoring letter case"},
 		{[]string{"tab\tname.age"}, "not a usable entry name"},
 		{[]string{"a b/c d.age", "émoji ✓.age"}, ""},
 	}
