@@ -133,6 +133,14 @@ func TestGitCredentialScopesAndAmbiguity(t *testing.T) {
 	if r := h.ok(credReq("https", "github.com"), "git-credential", "get"); !strings.Contains(r.stdout, "ghp_FAKE2222") {
 		t.Errorf("explicit hosts should win: %q", r.stdout)
 	}
+	// With credential.useHttpPath git sends the path: a password whose url
+	// names the repository wins; without the path the two tie.
+	h.ok("a-FAKE", "set", "repo-a", "--type", "password", "--field", "username=ci", "--field", "url=https://code.example/org/a.git")
+	h.ok("b-FAKE", "set", "repo-b", "--type", "password", "--field", "username=ci", "--field", "url=https://code.example/org/b.git")
+	if r := h.ok(credReq("https", "code.example", "path=org/b.git\n"), "git-credential", "get"); r.stdout != "username=ci\npassword=b-FAKE\n" {
+		t.Errorf("by path: %q", r.stdout)
+	}
+	h.fails(1, credReq("https", "code.example"), []string{"git-credential", "get"}, "global/repo-a", "global/repo-b", "useHttpPath")
 	// A device entry beats global.
 	h.ok("dev-FAKE", "set", "a-dev", "--scope", "device:testbox", "--field", "hosts=forge.example")
 	if r := h.ok(credReq("https", "forge.example"), "git-credential", "get"); r.stdout != "username=x-access-token\npassword=dev-FAKE\n" {

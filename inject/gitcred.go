@@ -112,7 +112,7 @@ type AmbiguousError struct {
 }
 
 func (e *AmbiguousError) Error() string {
-	return fmt.Sprintf("%d entries match %s equally well: %s; answering none (narrow their hosts, set a username in the URL, or give --scope)",
+	return fmt.Sprintf("%d entries match %s equally well: %s; answering none (narrow their hosts, put a username in the remote URL, give --scope, or set credential.useHttpPath and a repository url on each)",
 		len(e.Refs), e.Host, strings.Join(e.Refs, ", "))
 }
 
@@ -133,6 +133,7 @@ const DefaultGitUser = "x-access-token"
 const (
 	byService = 1
 	byHosts   = 2
+	byPath    = 3 // a password's url names the requested repository path
 )
 
 // FindCredential picks the entry that answers a get request. Entries seen
@@ -145,8 +146,9 @@ const (
 // the request must equal a password entry's username.
 //
 // The most specific scope wins (project, device, global), then a match by
-// the entry's own hosts over its service's defaults; a tie left after that
-// is refused with *AmbiguousError, deterministically, never guessed. No
+// a password whose url names the requested path (sent when git's
+// credential.useHttpPath is set) over the other matches, and the entry's
+// own hosts over its service's defaults; a tie left after that is refused with *AmbiguousError, deterministically, never guessed. No
 // match is (nil, nil). Only matching candidates and password entries are
 // decrypted; the rest comes from the metadata cache.
 func FindCredential(v *repo.Vault, kr *codec.Keyring, req *CredentialRequest, scope *repo.Scope, ctx repo.Context) (*CredentialAnswer, error) {
@@ -195,6 +197,9 @@ func FindCredential(v *repo.Vault, kr *codec.Keyring, req *CredentialRequest, sc
 			q := 0
 			if hostsMatch(l.Entry.Lists["hosts"], want) || urlMatches(l.Entry.Fields["url"], want) {
 				q = byHosts
+				if req.Path != "" && pathMatches(l.Entry.Fields["url"], req.Path) {
+					q = byPath
+				}
 			}
 			if q == 0 {
 				continue
@@ -337,4 +342,19 @@ func urlMatches(raw, want string) bool {
 		return false
 	}
 	return origin(u.Scheme, u.Host) == want
+}
+
+// pathMatches reports whether a URL's path names the requested repository
+// path or a directory above it (segment-wise, ignoring a trailing / and .git).
+func pathMatches(raw, reqPath string) bool {
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	norm := func(p string) string { return strings.TrimSuffix(strings.Trim(p, "/"), ".git") }
+	p, r := norm(u.Path), norm(reqPath)
+	return p != "" && (p == r || strings.HasPrefix(r, p+"/"))
 }

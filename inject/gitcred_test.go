@@ -107,6 +107,24 @@ func TestOriginMatching(t *testing.T) {
 		{"", "https://h.test", false},
 		{"://", "https://h.test", false},
 	}
+	paths := []struct {
+		url, path string
+		match     bool
+	}{
+		{"https://h.test/org/repo.git", "org/repo.git", true},
+		{"https://h.test/org/repo", "org/repo.git", true},
+		{"https://h.test/org", "org/repo.git", true},
+		{"https://h.test/org/", "org/repo.git", true},
+		{"https://h.test/or", "org/repo.git", false},
+		{"https://h.test/org/repo-b.git", "org/repo.git", false},
+		{"https://h.test/", "org/repo.git", false},
+		{"h.test/org", "org/x", true},
+	}
+	for _, tt := range paths {
+		if got := pathMatches(tt.url, tt.path); got != tt.match {
+			t.Errorf("path %s vs %s: %v, want %v", tt.url, tt.path, got, tt.match)
+		}
+	}
 	for _, tt := range urls {
 		if got := urlMatches(tt.url, tt.want); got != tt.match {
 			t.Errorf("url %s vs %s: %v, want %v", tt.url, tt.want, got, tt.match)

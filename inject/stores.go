@@ -221,9 +221,17 @@ func ReadStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 		err   error
 	}
 	results := make([]done, len(files))
+	// The first file alone: if the key needs a passphrase, the user answers
+	// one pinentry prompt and gpg-agent's cache serves the parallel rest.
+	start := 0
+	if len(files) > 0 {
+		e, err := readStoreFile(ctx, o, files[0])
+		results[0] = done{e, err}
+		start = 1
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for w := 0; w < min(workers, len(files)); w++ {
+	for w := 0; w < min(workers, len(files)-start); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -233,7 +241,7 @@ func ReadStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 			}
 		}()
 	}
-	for i := range files {
+	for i := start; i < len(files); i++ {
 		next <- i
 	}
 	close(next)
