@@ -13,10 +13,18 @@ import (
 	"github.com/tresor-dev/tresor/repo"
 )
 
-// refusing is a decrypter for files the user gave no key for.
-type refusing struct{ why string }
+// refusing is a decrypter for files the user gave no key for. fatal stops
+// the whole import (no gpg at all); otherwise each such entry fails alone,
+// and --skip-invalid can import the rest.
+type refusing struct {
+	why   string
+	fatal bool
+}
 
 func (r refusing) Decrypt(context.Context, inject.StoreFile) ([]byte, error) {
+	if r.fatal {
+		return nil, &inject.KeyError{Err: errors.New(r.why)}
+	}
 	return nil, errors.New(r.why)
 }
 
@@ -63,16 +71,16 @@ func (r *runner) cmdImportStore(c *ucli.Context, kind string) error {
 		if p, err := r.env.lookPath(gpg); err == nil {
 			o.GPG = &inject.GPG{Path: p, Env: r.env.Environ()}
 		} else {
-			o.GPG = refusing{why: "gpg is not installed (not found on PATH); install GnuPG to import a " + kind + " store"}
+			o.GPG = refusing{why: "gpg is not installed (not found on PATH); install GnuPG to import a " + kind + " store", fatal: true}
 		}
 	}
 	switch {
 	case kind == inject.StorePassage || ids != "":
-		kr, err := codec.LoadIdentity(ids, r.env.Getenv("TRESOR_ALLOW_INSECURE_IDENTITY") == "1")
-		if err != nil {
-			return fmt.Errorf("%s: age identities: %w", what, err)
-		}
-		o.Age = &inject.AgeKeys{Keyring: kr}
+		insecure := r.env.Getenv("TRESOR_ALLOW_INSECURE_IDENTITY") == "1"
+		// Loaded at the first .age entry: a passphrase is asked only then.
+		o.Age = &inject.AgeKeys{Load: func() (*codec.Keyring, error) {
+			return inject.LoadStoreIdentities(ids, insecure, r.env.ReadSecret)
+		}}
 	default:
 		o.Age = refusing{why: "an age-encrypted entry; give the age identities that decrypt it with --identities FILE"}
 	}

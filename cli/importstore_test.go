@@ -342,3 +342,46 @@ func BenchmarkImportPassStore(b *testing.B) {
 		h.ok("", "import", "pass", "--store", store, "--dry-run")
 	}
 }
+
+// TestImportGopassAgeDefaultIdentities: gopass's age backend keeps its
+// identities passphrase-protected in ~/.config/gopass/age/identities; the
+// passphrase is asked once, on the terminal.
+func TestImportGopassAgeDefaultIdentities(t *testing.T) {
+	h := newHome(t)
+	id, _ := age.GenerateX25519Identity()
+	root := filepath.Join(h.dir, "data", "gopass", "stores", "root")
+	os.MkdirAll(filepath.Join(root, "web"), 0o700)
+	for i, body := range []string{"one-FAKE\n", "two-FAKE\nuser: bob\n"} {
+		var buf bytes.Buffer
+		w, _ := age.Encrypt(&buf, id.Recipient())
+		w.Write([]byte(body))
+		w.Close()
+		os.WriteFile(filepath.Join(root, "web", fmt.Sprintf("e%d.age", i)), buf.Bytes(), 0o600)
+	}
+	idDir := filepath.Join(h.dir, "config", "gopass", "age")
+	os.MkdirAll(idDir, 0o700)
+	sr, _ := age.NewScryptRecipient("pass-FAKE")
+	sr.SetWorkFactor(10)
+	var enc bytes.Buffer
+	w, _ := age.Encrypt(&enc, sr)
+	w.Write([]byte(id.String() + "\n"))
+	w.Close()
+	os.WriteFile(filepath.Join(idDir, "identities"), enc.Bytes(), 0o600)
+	h.ok("", "init")
+
+	e, _, errb := h.env("")
+	asked := 0
+	e.ReadSecret = func(prompt string) ([]byte, error) {
+		asked++
+		return []byte("pass-FAKE"), nil
+	}
+	if code := Main([]string{"tresor", "import", "gopass"}, e); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if asked != 1 {
+		t.Errorf("asked %d times", asked)
+	}
+	if got := h.ok("", "get", "web/e1", "--field", "username", "--raw").stdout; got != "bob" {
+		t.Errorf("username %q", got)
+	}
+}

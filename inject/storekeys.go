@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
+	"filippo.io/age"
+	"filippo.io/age/armor"
 	"github.com/goccy/go-yaml"
 
 	"github.com/tresor-dev/tresor/codec"
@@ -108,9 +111,75 @@ func (c *capped) Write(p []byte) (int, error) {
 	return c.buf.Write(p)
 }
 
-// AgeKeys decrypts passage and gopass-age files with age identities.
+// AgeKeys decrypts passage and gopass-age files with age identities: the
+// Keyring, or else the one Load returns on first use (so a passphrase is
+// asked for only when an .age entry is met, and once).
 type AgeKeys struct {
 	Keyring *codec.Keyring
+	Load    func() (*codec.Keyring, error)
+
+	once sync.Once
+	err  error
+}
+
+func (a *AgeKeys) keyring() (*codec.Keyring, error) {
+	a.once.Do(func() {
+		if a.Keyring == nil && a.Load != nil {
+			a.Keyring, a.err = a.Load()
+		}
+		if a.Keyring == nil && a.err == nil {
+			a.err = errors.New("no age identities")
+		}
+		if a.err != nil {
+			a.err = &KeyError{Err: a.err}
+		}
+	})
+	return a.Keyring, a.err
+}
+
+// LoadStoreIdentities reads the age identities file of a passage or gopass
+// store: age keys or an SSH key as tresor's own identity file (see
+// codec.LoadIdentity; not readable by others), or such a file itself
+// encrypted with a passphrase (age -p), as passage allows and gopass does,
+// which is asked for with prompt.
+func LoadStoreIdentities(path string, allowInsecure bool, prompt func(string) ([]byte, error)) (*codec.Keyring, error) {
+	data, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(data, []byte("age-encryption.org/")) && !bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN AGE ENCRYPTED FILE-----")) {
+		return codec.LoadIdentity(path, allowInsecure)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 && !allowInsecure {
+		return nil, &codec.ErrInsecureIdentity{Path: path, Mode: st.Mode()}
+	}
+	if prompt == nil {
+		return nil, fmt.Errorf("identities %s are passphrase-protected and there is no terminal to ask on", path)
+	}
+	pass, err := prompt(fmt.Sprintf("passphrase for %s: ", path))
+	if err != nil {
+		return nil, fmt.Errorf("identities %s: %w", path, err)
+	}
+	id, err := age.NewScryptIdentity(string(pass))
+	clear(pass)
+	if err != nil {
+		return nil, fmt.Errorf("identities %s: %w", path, err)
+	}
+	var src io.Reader = bytes.NewReader(data)
+	if !bytes.HasPrefix(data, []byte("age-encryption.org/")) {
+		src = armor.NewReader(src)
+	}
+	r, err := age.Decrypt(src, id)
+	if err != nil {
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) || strings.Contains(err.Error(), "incorrect passphrase") {
+			return nil, fmt.Errorf("identities %s: wrong passphrase (or not encrypted with a passphrase)", path)
+		}
+		return nil, fmt.Errorf("identities %s: cannot decrypt: %v", path, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("identities %s: cannot decrypt: %v", path, err)
+	}
+	defer clear(plain)
+	return codec.ParseIdentity(path, plain)
 }
 
 // Decrypt decrypts one age file.
@@ -124,10 +193,14 @@ func (a *AgeKeys) Decrypt(_ context.Context, f StoreFile) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New(errText(err))
 	}
-	plain, err := a.Keyring.Decrypt(data)
+	kr, err := a.keyring()
+	if err != nil {
+		return nil, err
+	}
+	plain, err := kr.Decrypt(data)
 	switch {
 	case errors.Is(err, codec.ErrNotForYou):
-		return nil, fmt.Errorf("not encrypted to the identities in %s", a.Keyring.Path)
+		return nil, fmt.Errorf("not encrypted to the identities in %s", kr.Path)
 	case errors.Is(err, codec.ErrTooLarge):
 		return nil, errors.New("too large to be one entry")
 	case err != nil:
@@ -141,7 +214,8 @@ func (a *AgeKeys) Decrypt(_ context.Context, f StoreFile) ([]byte, error) {
 // ~/.password-store for pass; PASSAGE_DIR or ~/.passage/store and
 // PASSAGE_IDENTITIES_FILE or ~/.passage/identities for passage; for gopass
 // the root store path of its configuration ($XDG_CONFIG_HOME/gopass/config,
-// or the older config.yml), else $XDG_DATA_HOME/gopass/stores/root.
+// or the older config.yml), else $XDG_DATA_HOME/gopass/stores/root, and its
+// age identities $XDG_CONFIG_HOME/gopass/age/identities when that exists.
 func StoreDefaults(kind string, getenv func(string) string, home string) (dir, identities string) {
 	orHome := func(v, rel string) string {
 		if v != "" {
@@ -162,13 +236,17 @@ func StoreDefaults(kind string, getenv func(string) string, home string) (dir, i
 		return orHome(getenv("PASSAGE_DIR"), ".passage/store"), orHome(getenv("PASSAGE_IDENTITIES_FILE"), ".passage/identities")
 	case StoreGopass:
 		cfgDir := filepath.Join(xdg("XDG_CONFIG_HOME", ".config"), "gopass")
+		// gopass's age backend keeps its (passphrase-protected) identities here.
+		if p := filepath.Join(cfgDir, "age", "identities"); fileExists(p) {
+			identities = p
+		}
 		if p := gopassRootFromConfig(filepath.Join(cfgDir, "config"), "path", "[mounts]"); p != "" {
-			return expandHome(p, home), ""
+			return expandHome(p, home), identities
 		}
 		if p := gopassRootFromConfig(filepath.Join(cfgDir, "config.yml"), "path", "root:"); p != "" {
-			return expandHome(p, home), ""
+			return expandHome(p, home), identities
 		}
-		return filepath.Join(xdg("XDG_DATA_HOME", ".local/share"), "gopass", "stores", "root"), ""
+		return filepath.Join(xdg("XDG_DATA_HOME", ".local/share"), "gopass", "stores", "root"), identities
 	}
 	return "", ""
 }
@@ -276,4 +354,9 @@ func gopassPath(v, home string) string {
 		return v
 	}
 	return expandHome(v, home)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }

@@ -153,6 +153,14 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// KeyError means the keys to decrypt a store are missing or unusable (no
+// gpg, an unreadable identities file, a wrong passphrase). It stops the
+// whole import, whatever SkipInvalid says: every entry would fail alike.
+type KeyError struct{ Err error }
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // Decrypter turns one store file into its plaintext body.
 // Implementations read the file with openStoreFile, so a file swapped for
 // a symbolic link after the scan is refused.
@@ -259,6 +267,11 @@ func ReadStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 			} else {
 				seen[fold] = f.Rel
 			}
+		}
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			clearEntries(results)
+			return nil, ke
 		}
 		if err != nil {
 			se := &StoreError{Rel: f.Rel, Err: err}

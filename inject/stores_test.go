@@ -395,3 +395,61 @@ func FuzzConvertBody(f *testing.F) {
 		}
 	})
 }
+
+// encryptIdentities writes the identity file encrypted with a passphrase,
+// as `age -p` (and gopass) do.
+func encryptIdentities(t *testing.T, path, identities, passphrase string) {
+	t.Helper()
+	r, err := age.NewScryptRecipient(passphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetWorkFactor(10) // fast for tests
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(identities))
+	w.Close()
+	must(t, os.WriteFile(path, buf.Bytes(), 0o600))
+}
+
+func TestLoadStoreIdentitiesPassphrase(t *testing.T) {
+	store, plainIDs, _ := passageStore(t)
+	ids, _ := os.ReadFile(plainIDs)
+	enc := filepath.Join(t.TempDir(), "identities")
+	encryptIdentities(t, enc, string(ids), "correct horse FAKE")
+	asked := 0
+	prompt := func(p string) ([]byte, error) {
+		asked++
+		if !strings.Contains(p, enc) {
+			t.Errorf("prompt %q does not name the file", p)
+		}
+		return []byte("correct horse FAKE"), nil
+	}
+	keys := &AgeKeys{Load: func() (*codec.Keyring, error) { return LoadStoreIdentities(enc, false, prompt) }}
+	res, err := ReadStore(context.Background(), StoreOptions{Kind: StorePassage, Dir: store, Age: keys, Catalog: schemas.Builtin(), Workers: 4})
+	if err != nil || len(res.Entries) != 3 {
+		t.Fatalf("%v %v", res, err)
+	}
+	if asked != 1 {
+		t.Errorf("asked %d times for the passphrase", asked)
+	}
+	// A wrong passphrase stops the whole import, even with SkipInvalid.
+	wrong := &AgeKeys{Load: func() (*codec.Keyring, error) {
+		return LoadStoreIdentities(enc, false, func(string) ([]byte, error) { return []byte("wrong-FAKE"), nil })
+	}}
+	_, err = ReadStore(context.Background(), StoreOptions{Kind: StorePassage, Dir: store, Age: wrong, Catalog: schemas.Builtin(), SkipInvalid: true})
+	var ke *KeyError
+	if !errors.As(err, &ke) || !strings.Contains(err.Error(), "wrong passphrase") || strings.Contains(err.Error(), "FAKE") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := LoadStoreIdentities(enc, false, nil); err == nil || !strings.Contains(err.Error(), "passphrase-protected") {
+		t.Fatalf("no prompt: %v", err)
+	}
+	os.Chmod(enc, 0o644)
+	if _, err := LoadStoreIdentities(enc, false, prompt); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("readable by others: %v", err)
+	}
+}
