@@ -50,6 +50,7 @@ func TestGitCredentialGet(t *testing.T) {
 	h.ok("tok-FAKE", "set", "ci/token", "--field", "hosts=git.internal.example")
 	h.ok("local-FAKE", "set", "ci/local", "--field", "hosts=http://127.0.0.1:9999")
 	h.ok("mcp-FAKE", "set", "mcp/only", "--scope", "mcp:github", "--field", "hosts=mcp.example")
+	h.ok("app-FAKE", "set", "bitbucket", "--type", "api_key", "--field", "hosts=bitbucket.example", "--field", "username=carol")
 
 	tests := []struct {
 		name, in, want string
@@ -67,6 +68,8 @@ func TestGitCredentialGet(t *testing.T) {
 		{"look-alike host", credReq("https", "github.com.evil.example"), ""},
 		{"mcp scope not seen", credReq("https", "mcp.example"), ""},
 		{"not http", credReq("smtp", "forge.example"), ""},
+		{"token with its username field", credReq("https", "bitbucket.example"), "username=carol\npassword=app-FAKE\n"},
+		{"token username differs", credReq("https", "bitbucket.example", "username=dave\n"), ""},
 		{"url form", "url=https://forge.example/org/repo.git\n\n", "username=alice\npassword=pw-FAKE\n"},
 	}
 	for _, tt := range tests {

@@ -143,14 +143,17 @@ const (
 // hosts (or a password's url, or its service's git hosts) is the request's
 // origin: a bare host means https on the default port; plain http only
 // matches an origin the entry spells out (http://host:port). A username in
-// the request must equal a password entry's username.
+// the request must equal the entry's username field when it has one.
 //
 // The most specific scope wins (project, device, global), then a match by
 // a password whose url names the requested path (sent when git's
 // credential.useHttpPath is set) over the other matches, and the entry's
 // own hosts over its service's defaults; a tie left after that is refused with *AmbiguousError, deterministically, never guessed. No
 // match is (nil, nil). Only matching candidates and password entries are
-// decrypted; the rest comes from the metadata cache.
+// decrypted; the rest comes from the metadata cache. The answer's user name
+// is the request's, else the entry's username field, else the service's
+// convention (x-access-token for GitHub, oauth2 for GitLab), else
+// DefaultGitUser.
 func FindCredential(v *repo.Vault, kr *codec.Keyring, req *CredentialRequest, scope *repo.Scope, ctx repo.Context) (*CredentialAnswer, error) {
 	proto := strings.ToLower(req.Protocol)
 	if proto != "https" && proto != "http" || req.Host == "" {
@@ -226,9 +229,18 @@ func FindCredential(v *repo.Vault, kr *codec.Keyring, req *CredentialRequest, sc
 					q = byService
 				}
 			}
-			if q > 0 {
-				cands = append(cands, cand{ref: it.Ref, rank: rank[it.Ref.Scope], quality: q})
+			if q == 0 {
+				continue
 			}
+			l, err := v.Load(it.Ref, kr)
+			if err != nil {
+				continue
+			}
+			clear(l.Doc)
+			if u := l.Entry.Fields["username"]; req.Username != "" && u != "" && u != req.Username {
+				continue
+			}
+			cands = append(cands, cand{it.Ref, rank[it.Ref.Scope], q, l})
 		}
 	}
 	if len(cands) == 0 {
