@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"unicode/utf8"
 
+	"github.com/tresor-dev/tresor/codec"
 	"github.com/tresor-dev/tresor/repo"
 	"github.com/tresor-dev/tresor/schemas"
 )
@@ -30,9 +31,9 @@ const (
 	StoreGopass = "gopass"
 )
 
-// maxStoreFile caps one encrypted store file: an entry document is at most
-// 1 MiB, so a larger ciphertext cannot be imported whole.
-const maxStoreFile = 4 << 20
+// maxStoreFile caps one store file and its plaintext: nothing larger than
+// an entry document (codec.MaxDocument) can become one entry.
+const maxStoreFile = codec.MaxDocument + 1<<20
 
 // StoreFile is one encrypted entry file found in a store.
 type StoreFile struct {

@@ -100,6 +100,28 @@ func TestConvertBodyKeepsEveryByte(t *testing.T) {
 	}
 }
 
+// TestConvertBodyLimits: a body over its type's size limit fails as that
+// one entry (so --skip-invalid can skip it); one at the limit converts to
+// an entry the codec can store, binary ones included.
+func TestConvertBodyLimits(t *testing.T) {
+	cat := schemas.Builtin()
+	over := bytes.Repeat([]byte("a"), schemas.DefaultMaxSize+1)
+	if _, _, err := ConvertBody(cat, "big", over, false, true); err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Errorf("err = %v", err)
+	}
+	bin := append([]byte{0}, bytes.Repeat([]byte{0xff}, 8<<20-1)...)
+	for name, body := range map[string][]byte{"text": over[:schemas.DefaultMaxSize], "binary": bin} {
+		e, _, err := ConvertBody(cat, "big", body, false, true)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		typ, _ := cat.Type(e.Type)
+		if _, err := codec.Marshal(e, typ); err != nil {
+			t.Fatalf("%s: codec refuses what ConvertBody accepted: %v", name, err)
+		}
+	}
+}
+
 func TestConvertBodyBadGopassBinary(t *testing.T) {
 	_, _, err := ConvertBody(schemas.Builtin(), "x", []byte("\nContent-Transfer-Encoding: Base64\n!!!not base64 FAKE!!!\n"), true, false)
 	if err == nil || !strings.Contains(err.Error(), "not valid base64") {
