@@ -400,6 +400,15 @@ func ConvertBody(cat *schemas.Catalog, name string, body []byte, gopassBinary, w
 		first = strings.TrimSuffix(first, "\r") // a CRLF ends the line too
 	}
 	fields := parseBodyFields(rest)
+	if first == "GOPASS-SECRET-1.0" {
+		// gopass 1.10/1.11 MIME format: headers (Password: first), a blank
+		// line, the body. The whole text after the marker stays in notes.
+		pw, ok := mimePassword(rest)
+		if !ok {
+			return nil, "", errors.New("a gopass GOPASS-SECRET-1.0 entry without a Password header")
+		}
+		first = pw
+	}
 	if fields["username"] != "" || fields["url"] != "" {
 		e := schemas.NewEntry("password")
 		e.Set("password", first)
@@ -561,4 +570,19 @@ func openStoreFile(f StoreFile) (*os.File, error) {
 		return nil, fmt.Errorf("%d bytes, too large to be one entry", st.Size())
 	}
 	return fh, nil
+}
+
+// mimePassword finds the Password header of a gopass MIME-format secret
+// (the lines before the first blank line).
+func mimePassword(rest string) (string, bool) {
+	for _, line := range strings.Split(rest, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "password") {
+			return strings.TrimPrefix(v, " "), true
+		}
+	}
+	return "", false
 }

@@ -43,6 +43,8 @@ func TestConvertBody(t *testing.T) {
 			fields: map[string]string{"value": "pw-FAKE", "notes": "security answer: blue-FAKE\n\nmore\n\n"}},
 		{name: "gopass yaml", entry: "web/site", body: "pw-FAKE\n---\nuser: \"alice\"\nurl: https://site.example/login\notp: x-FAKE\n", typ: "password", how: "password",
 			fields: map[string]string{"password": "pw-FAKE", "username": "alice", "url": "https://site.example/login", "notes": "---\nuser: \"alice\"\nurl: https://site.example/login\notp: x-FAKE\n"}},
+		{name: "gopass mime", entry: "web/old", body: "GOPASS-SECRET-1.0\nPassword: old-FAKE\nUsername: bob\n\nsome notes\n", typ: "password", how: "password",
+			fields: map[string]string{"password": "old-FAKE", "username": "bob", "notes": "Password: old-FAKE\nUsername: bob\n\nsome notes\n"}},
 		{name: "api key guessed", entry: "github/token", body: "ghp_FAKE000000000000000000000000000000\n", typ: "api_key", how: "api_key",
 			fields: map[string]string{"value": "ghp_FAKE000000000000000000000000000000", "service": "github"}},
 		{name: "pem whole", entry: "keys/deploy", body: pem, typ: "secret", how: "pem",
@@ -119,6 +121,13 @@ func TestConvertBodyLimits(t *testing.T) {
 		if _, err := codec.Marshal(e, typ); err != nil {
 			t.Fatalf("%s: codec refuses what ConvertBody accepted: %v", name, err)
 		}
+	}
+}
+
+func TestConvertBodyGopassMimeWithoutPassword(t *testing.T) {
+	_, _, err := ConvertBody(schemas.Builtin(), "x", []byte("GOPASS-SECRET-1.0\nUsername: bob\n\nPassword: in-body-FAKE\n"), false, false)
+	if err == nil || !strings.Contains(err.Error(), "without a Password header") || strings.Contains(err.Error(), "FAKE") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -382,12 +391,15 @@ func TestOpenStoreFileRefusesSwappedSymlink(t *testing.T) {
 // validates and keeps every byte: the content or value whole, or the first
 // line, its line break and the notes.
 func FuzzConvertBody(f *testing.F) {
-	for _, s := range []string{"pw\n", "pw\r\nuser: x\r\n", "pw\n---\nurl: https://h.test\n", "-----BEGIN X-----\n", "\x00\xff", "", "\n", "\r\n\r\n", "ghp_FAKE000000000000000000000000000000\n", "pw\nurl: \x7f\n"} {
+	for _, s := range []string{"GOPASS-SECRET-1.0\nPassword: p\n\nb\n", "GOPASS-SECRET-1.0\r\nPassword:\r\n", "pw\n", "pw\r\nuser: x\r\n", "pw\n---\nurl: https://h.test\n", "-----BEGIN X-----\n", "\x00\xff", "", "\n", "\r\n\r\n", "ghp_FAKE000000000000000000000000000000\n", "pw\nurl: \x7f\n"} {
 		f.Add([]byte(s), false)
 	}
 	cat := schemas.Builtin()
 	f.Fuzz(func(t *testing.T, body []byte, whole bool) {
 		e, how, err := ConvertBody(cat, "dir/entry", body, false, whole)
+		if err != nil && strings.Contains(err.Error(), "without a Password header") && bytes.HasPrefix(body, []byte("GOPASS-SECRET-1.0")) {
+			return
+		}
 		if err != nil {
 			t.Fatalf("ConvertBody: %v", err)
 		}
@@ -403,6 +415,13 @@ func FuzzConvertBody(f *testing.F) {
 				t.Fatalf("%s: lost bytes", how)
 			}
 		default:
+			if strings.HasPrefix(s, "GOPASS-SECRET-1.0\n") || strings.HasPrefix(s, "GOPASS-SECRET-1.0\r\n") {
+				_, rest, _ := strings.Cut(s, "\n")
+				if e.Fields["notes"] != rest {
+					t.Fatalf("mime: notes %q, want %q", e.Fields["notes"], rest)
+				}
+				return
+			}
 			first, _, found := strings.Cut(s, "\n")
 			sep := ""
 			if found {
