@@ -115,8 +115,8 @@ func (r *runner) commands() []*ucli.Command {
 		},
 		{
 			Name:      "import",
-			Usage:     "import a .env or shell file (one commit; values byte-exact; nothing executed)",
-			ArgsUsage: "FILE",
+			Usage:     "import a .env or shell file, or a pass, passage or gopass store (one commit; values byte-exact; nothing executed)",
+			ArgsUsage: "FILE|pass|passage|gopass",
 			Flags: []ucli.Flag{
 				&ucli.StringFlag{Name: "format", Value: "dotenv", Usage: "`FORMAT`: dotenv or shell"},
 				&ucli.BoolFlag{Name: "skip-invalid", Usage: "import the valid lines and report the others"},
@@ -124,6 +124,9 @@ func (r *runner) commands() []*ucli.Command {
 				&ucli.BoolFlag{Name: "overwrite", Usage: "replace entries whose stored value differs"},
 				&ucli.StringFlag{Name: "prefix", Usage: "put the entries under `PREFIX/`"},
 				scope,
+				&ucli.StringFlag{Name: "store", Usage: "pass/passage/gopass: the store `DIR` (default: the tool's own)"},
+				&ucli.StringFlag{Name: "identities", Usage: "passage/gopass-age: age identities `FILE` (default ~/.passage/identities)"},
+				&ucli.BoolFlag{Name: "whole-body", Usage: "pass/passage/gopass: keep each whole body as the value (no first-line split)"},
 			},
 			Action: r.cmdImport,
 		},
@@ -160,6 +163,13 @@ func (r *runner) commands() []*ucli.Command {
 		},
 		r.clientCommand(),
 		r.mcpCommand(),
+		{
+			Name:      "git-credential",
+			Usage:     "git credential helper: git config credential.helper '!tresor git-credential'",
+			ArgsUsage: "get|store|erase",
+			Flags:     []ucli.Flag{scope},
+			Action:    r.cmdGitCredential,
+		},
 		{
 			Name:      "textconv",
 			Usage:     "print the redacted plaintext of an entry file (for git log -p / git diff)",

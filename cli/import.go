@@ -30,13 +30,18 @@ type importPlan struct {
 }
 
 func (r *runner) cmdImport(c *ucli.Context) error {
-	if err := args(c, 1, 1, "FILE [--format dotenv|shell] [--skip-invalid] [--dry-run] [--overwrite]"); err != nil {
+	if err := args(c, 1, 1, "FILE|pass|passage|gopass [--format dotenv|shell] [--store DIR] [--skip-invalid] [--dry-run] [--overwrite]"); err != nil {
 		return err
 	}
 	src := c.Args().First()
 	switch src {
-	case "pass", "passage", "gopass":
-		return fmt.Errorf("import %s: importing password stores is not available in this version; export them to a .env file or use `tresor set`", src)
+	case inject.StorePass, inject.StorePassage, inject.StoreGopass:
+		return r.cmdImportStore(c, src)
+	}
+	for _, f := range []string{"store", "identities", "whole-body"} {
+		if c.IsSet(f) {
+			return usagef("import: --%s is for pass, passage and gopass stores", f)
+		}
 	}
 	format := c.String("format")
 	if format != inject.FormatDotenv && format != inject.FormatShell {

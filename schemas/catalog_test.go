@@ -66,14 +66,14 @@ func TestBuiltinTypeDetails(t *testing.T) {
 		secret               []string
 		maxSize              int
 	}{
-		{"api_key", "value", "90d", []string{"value"}, 0},
+		{"api_key", "value", "90d", []string{"value", "notes"}, 0},
 		{"oauth", "access_token", "never", []string{"client_secret", "refresh_token", "access_token"}, 0},
 		{"database_url", "value", "90d", []string{"value"}, 0},
-		{"password", "password", "180d", []string{"password"}, 0},
+		{"password", "password", "180d", []string{"password", "notes"}, 0},
 		{"ssh_key", "private_key", "365d", []string{"private_key"}, 0},
 		{"certificate", "certificate", "never", []string{"private_key"}, 0},
 		{"file", "content", "", []string{"content"}, 8 << 20},
-		{"secret", "value", "", []string{"value"}, 0},
+		{"secret", "value", "", []string{"value", "notes"}, 0},
 		{"prompt", "text", "never", nil, 0},
 		{"memory", "text", "never", nil, 0},
 		{"snippet", "text", "never", nil, 0},

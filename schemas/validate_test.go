@@ -58,7 +58,7 @@ func TestValidateStructure(t *testing.T) {
 		{"nil entry", nil, "$: no entry", ""},
 		{"empty type is secret", entry("", "value", "FAKE-secret-value"), "", ""},
 		{"unknown type", entry("apikey", "value", "sk-test-FAKE000000"), `$.type: unknown type "apikey" (known: api_key, certificate`, ""},
-		{"unknown field", entry("api_key", "value", "sk-test-FAKE000000", "extra", "FAKE-extra-value"), "$.extra: unknown field for type api_key (fields: value, service, env, hosts, auth, description", ""},
+		{"unknown field", entry("api_key", "value", "sk-test-FAKE000000", "extra", "FAKE-extra-value"), "$.extra: unknown field for type api_key (fields: value, service, env, hosts, auth, notes, username, description", ""},
 		{"unknown list field", withList(entry("secret"), "labels", "FAKE-label"), "$.labels: unknown field for type secret", ""},
 		{"odd field name quoted", entry("secret", "a b\n", "FAKE-odd-value"), `$."a b\n": unknown field`, ""},
 		{"both scalar and list", withList(entry("secret", "tags", "FAKE-tag-one"), "tags", "FAKE-tag-two"), "$.tags: given both as a single value and as a list", ""},
