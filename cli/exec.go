@@ -350,6 +350,7 @@ func (r *runner) cmdInject(c *ucli.Context) error {
 	refs := tpl.Refs()
 	values := map[inject.TemplateRef]string{}
 	var vars []inject.Var
+	logged := map[string]bool{}
 	if len(refs) > 0 {
 		kr, err := s.unlock()
 		if err != nil {
@@ -361,7 +362,11 @@ func (r *runner) cmdInject(c *ucli.Context) error {
 				return fmt.Errorf("inject %s: line %d: %s: %w (nothing written)", in, ref.Line, ref.TemplateRef, err)
 			}
 			values[ref.TemplateRef] = v.Value
-			vars = append(vars, v)
+			// One record per value revealed, however it is spelled.
+			if key := v.Ref.String() + "#" + v.Field; !logged[key] {
+				logged[key] = true
+				vars = append(vars, v)
+			}
 		}
 	}
 	var b bytes.Buffer
