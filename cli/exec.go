@@ -179,6 +179,12 @@ func (r *runner) prepareExec(c *ucli.Context, argv []string) (*inject.Command, e
 		if cmd.Mask, err = inject.NewMasker(p.Vars); err != nil {
 			return nil, fmt.Errorf("exec: %w", err)
 		}
+		if f, ok := r.env.Stdout.(*os.File); ok && r.env.StdoutTTY {
+			cmd.StdoutTerm = f
+		}
+		if f, ok := r.env.Stderr.(*os.File); ok && r.env.StderrTTY {
+			cmd.StderrTerm = f
+		}
 		for _, n := range cmd.Mask.Skipped() {
 			fmt.Fprintf(r.errw(), "warning: %s is not masked in the output: its value is shorter than %d bytes\n", n, inject.MinMaskLen)
 		}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // h08Values are the entries of shared/cases/H08-exec-env-values/setup.sh.
@@ -263,4 +265,44 @@ func TestExecStdinAndInteractiveOutput(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestExecMaskedKeepsTerminal: with masking on and tresor's stdout a
+// terminal, the child still sees a terminal (so it keeps line buffering),
+// and what it writes there is masked.
+func TestExecMaskedKeepsTerminal(t *testing.T) {
+	h := newHome(t)
+	h.ok("", "init")
+	h.ok("sk-test-FAKE-terminal", "set", "TOKEN")
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	for _, mask := range []bool{true, false} {
+		args := []string{"exec", "--", "sh", "-c", `if [ -t 1 ]; then echo "terminal $TOKEN"; else echo "pipe"; fi`}
+		if !mask {
+			args = []string{"exec", "--no-mask", "--", "sh", "-c", `if [ -t 1 ]; then echo "terminal"; else echo "pipe"; fi`}
+		}
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = []string{selfEnv + "=1"}
+		for k, v := range h.vars {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stdout = slave
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%v: %s", err, stderr.String())
+		}
+		want := "terminal <redacted:global/TOKEN>"
+		if !mask {
+			want = "terminal"
+		}
+		line, err := bufio.NewReader(master).ReadString('\n')
+		if err != nil || strings.TrimRight(line, "\r\n") != want {
+			t.Fatalf("mask=%v: child wrote %q (%v), want %q", mask, line, err, want)
+		}
+	}
+	slave.Close()
 }

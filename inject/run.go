@@ -25,6 +25,11 @@ type Command struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Mask           *Masker
+	// StdoutTerm and StderrTerm are set when Stdout and Stderr are these
+	// terminals: with masking, the child then writes to a pseudo-terminal
+	// instead of a pipe, so it still sees a terminal and keeps writing
+	// line by line.
+	StdoutTerm, StderrTerm *os.File
 }
 
 // forwarded are the signals passed on to the child.
@@ -40,11 +45,29 @@ func Run(c Command) (int, error) {
 		cmd.Env = []string{}
 	}
 	var outs []*MaskWriter
+	var ptys []*ptyOut
 	if c.Mask != nil && c.Mask.ac != nil {
 		o, e := c.Mask.Writer(c.Stdout), c.Mask.Writer(c.Stderr)
 		cmd.Stdout, cmd.Stderr = o, e
 		outs = append(outs, o, e)
+		if c.StdoutTerm != nil {
+			if p, err := openPTY(c.StdoutTerm, o); err == nil {
+				cmd.Stdout = p.slave
+				ptys = append(ptys, p)
+			}
+		}
+		if c.StderrTerm != nil {
+			if p, err := openPTY(c.StderrTerm, e); err == nil {
+				cmd.Stderr = p.slave
+				ptys = append(ptys, p)
+			}
+		}
 	}
+	defer func() {
+		for _, p := range ptys {
+			p.finish(0)
+		}
+	}()
 	// A background process that keeps the output open must not keep us
 	// waiting for ever after the child exits.
 	cmd.WaitDelay = 2 * time.Second
@@ -52,10 +75,15 @@ func Run(c Command) (int, error) {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
+	err := cmd.Start()
+	for _, p := range ptys {
+		p.started()
+	}
+	if err != nil {
 		return 0, startError(c.Args[0], err)
 	}
 	done := make(chan struct{})
+	followSize(ptys, done)
 	go func() {
 		for {
 			select {
@@ -66,8 +94,11 @@ func Run(c Command) (int, error) {
 			}
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
+	for _, p := range ptys {
+		p.finish(cmd.WaitDelay)
+	}
 	for _, o := range outs {
 		o.Close()
 	}
