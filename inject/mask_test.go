@@ -241,3 +241,35 @@ func BenchmarkMask(b *testing.B) {
 		w.Close()
 	}
 }
+
+// FuzzMask: for any secrets, text and cut points, the streamed output is
+// the masking of the whole text at once, and for plain secrets the
+// reference leftmost-longest masking.
+func FuzzMask(f *testing.F) {
+	f.Add("sk-test-FAKE", "abcd", "x sk-test-FAKE y abcdabc", uint64(3))
+	f.Add("aaaa", "aaab", "aaaaaaab aaa", uint64(1))
+	f.Fuzz(func(t *testing.T, s1, s2, text string, cuts uint64) {
+		vars := []Var{testVar("A", s1), testVar("B", s2)}
+		m, err := NewMasker(vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		w := m.Writer(&out)
+		w.idle = time.Hour
+		rest := []byte(text)
+		for len(rest) > 0 {
+			n := 1 + int(cuts%uint64(len(rest)))
+			cuts = cuts/7 + 1
+			w.Write(rest[:n])
+			rest = rest[n:]
+		}
+		w.Close()
+		if want := m.MaskString(text); out.String() != want {
+			t.Fatalf("streamed %q, whole %q", out.String(), want)
+		}
+		if want := naiveMask(text, dedupe(vars)); len(s1) >= MinMaskLen && len(s2) >= MinMaskLen && s1 != s2 && strings.TrimRight(s1, "\r\n\t ") == s1 && strings.TrimRight(s2, "\r\n\t ") == s2 && !strings.Contains(s1+s2, "\n") && out.String() != want {
+			t.Fatalf("got %q, reference %q", out.String(), want)
+		}
+	})
+}
