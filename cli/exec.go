@@ -300,16 +300,22 @@ func (r *runner) writeVars(c *ucli.Context, op, format, out string) error {
 	if err := s.logVars(op, p.Vars); err != nil {
 		return err
 	}
-	return r.emit(out, data)
+	return s.emit(out, data)
 }
 
-// emit writes data to stdout, or atomically to a 0600 file.
-func (r *runner) emit(out string, data []byte) error {
+// emit writes data to stdout, or atomically to a 0600 file. A plaintext
+// file is never written inside the vault, where a careless `git add` or a
+// sync tool would pick it up.
+func (s *session) emit(out string, data []byte) error {
+	r := s.r
 	if out == "" {
 		_, err := r.out().Write(data)
 		return err
 	}
 	p := r.env.abs(out)
+	if inside(s.vault.Dir, p) {
+		return fmt.Errorf("-o %s: refusing to write plaintext inside the vault %s", p, s.vault.Dir)
+	}
 	if err := renameio.WriteFile(p, data, 0o600); err != nil {
 		return fmt.Errorf("-o %s: %w", p, err)
 	}
@@ -318,6 +324,22 @@ func (r *runner) emit(out string, data []byte) error {
 		return fmt.Errorf("-o %s: %w", p, err)
 	}
 	return nil
+}
+
+// inside reports whether p is dir or below it, symlinks resolved as far as
+// they exist.
+func inside(dir, p string) bool {
+	real := func(x string) string {
+		if r, err := filepath.EvalSymlinks(x); err == nil {
+			return r
+		}
+		if r, err := filepath.EvalSymlinks(filepath.Dir(x)); err == nil {
+			return filepath.Join(r, filepath.Base(x))
+		}
+		return filepath.Clean(x)
+	}
+	rel, err := filepath.Rel(real(dir), real(p))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func (r *runner) cmdInject(c *ucli.Context) error {
@@ -383,7 +405,7 @@ func (r *runner) cmdInject(c *ucli.Context) error {
 	if err := s.logVars("inject", vars); err != nil {
 		return err
 	}
-	return r.emit(c.String("out"), b.Bytes())
+	return s.emit(c.String("out"), b.Bytes())
 }
 
 // readLimited reads all of rd, refusing more than limit bytes.
