@@ -16,6 +16,11 @@ import (
 	"github.com/tresor-dev/tresor/repo"
 )
 
+// keepArgOrder lists commands whose arguments after the first positional
+// one belong to another program: `tresor exec ls -la` runs `ls -la`, with
+// no need for `--`.
+var keepArgOrder = map[string]bool{"exec": true}
+
 // execCommands are exec, env, export and inject: the vault put to work.
 func (r *runner) execCommands() []*ucli.Command {
 	scope := &ucli.StringFlag{Name: "scope", Usage: "`SCOPE`: project:NAME or global (layered over this device and global), or mcp:SERVER (that server's entries only)"}
