@@ -160,7 +160,7 @@ func (m *Masker) MaskString(s string) string {
 // Writer returns a writer that masks what is written to it and passes it
 // on to w at once, holding back only a tail that could be the start of a
 // secret: until the next write shows it is not, or until IdleFlush passes
-// with no write. Close writes what is held back. The writer is safe for
+// with no write and the tail is at most MaxIdleLeak bytes (a prompt). Close writes what is held back. The writer is safe for
 // concurrent use.
 func (m *Masker) Writer(w io.Writer) *MaskWriter {
 	return &MaskWriter{m: m, w: w, idle: IdleFlush}
@@ -219,9 +219,17 @@ func (mw *MaskWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// MaxIdleLeak is the most bytes of a secret's beginning that an idle flush
+// may write: a held tail this long or longer looks like a secret being
+// written slowly, not a prompt, and stays held until more output or the end.
+const MaxIdleLeak = 7
+
 func (mw *MaskWriter) flushIdle() {
 	mw.mu.Lock()
 	defer mw.mu.Unlock()
+	if len(mw.held) > MaxIdleLeak {
+		return
+	}
 	mw.flushLocked()
 }
 

@@ -167,6 +167,22 @@ func TestMaskIdleFlush(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	w.Close()
+
+	// A longer beginning of a secret is not a prompt: it stays held through
+	// a pause and is masked when the rest comes.
+	var out2 syncBuffer
+	w = m.Writer(&out2)
+	w.idle = time.Millisecond
+	w.Write([]byte("key: Password-FA"))
+	time.Sleep(50 * time.Millisecond)
+	if got := out2.String(); got != "key: " {
+		t.Fatalf("a secret's first 11 bytes were flushed: %q", got)
+	}
+	w.Write([]byte("KE-1234\n"))
+	w.Close()
+	if got := out2.String(); got != "key: <redacted:global/k>\n" {
+		t.Fatalf("got %q", got)
+	}
 }
 
 // TestMaskVariants: a value printed without its trailing newline, and a
