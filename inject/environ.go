@@ -26,6 +26,8 @@ type Var struct {
 	Origin string
 	// Canary marks a decoy entry: its read is logged as an alert.
 	Canary bool
+	// envField: the entry's own env field names the variable.
+	envField bool
 }
 
 // Label is what masking prints instead of the value: <redacted:REF>.
@@ -75,11 +77,19 @@ func CheckVar(v Var) error {
 	if !ValidVarName(v.Name) {
 		return &EnvError{Name: fmt.Sprintf("%q", v.Name), Ref: ref, Msg: "not a valid variable name (letters, digits and _, not starting with a digit)"}
 	}
+	hint := ""
+	switch {
+	case v.Origin != "" && v.Origin != "entry":
+	case v.envField:
+		hint = fmt.Sprintf("; leave it out with --only, or remove the entry's env field (tresor set %s --field env=)", v.Ref)
+	default:
+		hint = fmt.Sprintf("; leave it out with --only, or rename the entry so its name is not a variable name (tresor mv %s %s.bin)", v.Ref, v.Ref)
+	}
 	if i := strings.IndexByte(v.Value, 0); i >= 0 {
-		return &EnvError{Name: v.Name, Ref: ref, Msg: fmt.Sprintf("the value holds a NUL byte (at byte %d), which cannot be passed in an environment", i)}
+		return &EnvError{Name: v.Name, Ref: ref, Msg: fmt.Sprintf("the value holds a NUL byte (at byte %d), which cannot be passed in an environment%s", i, hint)}
 	}
 	if n := len(v.Name) + 1 + len(v.Value) + 1; n > MaxVarBytes {
-		return &EnvError{Name: v.Name, Ref: ref, Msg: fmt.Sprintf("the value is %d bytes, over the system's per-variable limit of %d bytes (use `tresor inject` to write it to a file instead)", len(v.Value), MaxVarBytes-len(v.Name)-2)}
+		return &EnvError{Name: v.Name, Ref: ref, Msg: fmt.Sprintf("the value is %d bytes, over the system's per-variable limit of %d bytes (write it to a file with `tresor get --out` or `tresor inject` instead)%s", len(v.Value), MaxVarBytes-len(v.Name)-2, hint)}
 	}
 	return nil
 }

@@ -259,10 +259,11 @@ func load(v *repo.Vault, kr *codec.Keyring, c candidate) (Var, bool, error) {
 	if !ok {
 		return Var{}, false, &EnvError{Name: c.name, Ref: originOf(Var{Ref: c.ref, Origin: c.origin}), Msg: fmt.Sprintf("%s has no field %q", c.ref, field)}
 	}
+	envField := l.Entry.Fields["env"] == c.name
 	return Var{
 		Name: c.name, Value: val, Ref: c.ref, Field: field, Origin: c.origin,
-		Canary: l.Entry.Fields["canary"] == "true",
-	}, l.Entry.Fields["env"] == c.name, nil
+		Canary: l.Entry.Fields["canary"] == "true", envField: envField,
+	}, envField, nil
 }
 
 // FieldValue is one field of a loaded entry as text: a scalar's exact
