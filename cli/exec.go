@@ -171,12 +171,14 @@ func (r *runner) prepareExec(c *ucli.Context, argv []string) (*inject.Command, e
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w (nothing was run)", err)
 	}
-	env := inject.BuildEnviron(r.env.Environ(), p.Vars, c.Bool("prefer-parent-env"))
+	parent := r.env.Environ()
+	env := inject.BuildEnviron(parent, p.Vars, c.Bool("prefer-parent-env"))
+	injected := inject.Injected(parent, p.Vars, c.Bool("prefer-parent-env"))
 	path, err := lookPathIn(argv[0], env, r.env.Cwd)
 	if err != nil {
 		return nil, &exitError{code: 127, err: fmt.Errorf("exec: %w", err)}
 	}
-	if err := inject.CheckArgSpace(append([]string{path}, argv...), env, p.Vars); err != nil {
+	if err := inject.CheckArgSpace(append([]string{path}, argv...), env, injected); err != nil {
 		return nil, fmt.Errorf("exec: %w (nothing was run)", err)
 	}
 	cmd := &inject.Command{Path: path, Args: argv, Env: env, Dir: r.env.Cwd, Stdin: r.env.Stdin, Stdout: r.env.Stdout, Stderr: r.env.Stderr}
@@ -194,7 +196,9 @@ func (r *runner) prepareExec(c *ucli.Context, argv []string) (*inject.Command, e
 			fmt.Fprintf(r.errw(), "warning: %s is not masked in the output: its value is shorter than %d bytes\n", n, inject.MinMaskLen)
 		}
 	}
-	if err := s.logVars("exec", p.Vars); err != nil {
+	// Masking covers every value resolved; the log records what the child
+	// really gets.
+	if err := s.logVars("exec", injected); err != nil {
 		return nil, err
 	}
 	return cmd, nil

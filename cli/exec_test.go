@@ -130,6 +130,12 @@ func TestCaseH08ExecEnv(t *testing.T) {
 	if env["OPENAI_API_KEY"] != "sk-test-FAKE-parent" || env["MULTI_LINE"] != h08Values["MULTI_LINE"] {
 		t.Errorf("--prefer-parent-env: OPENAI_API_KEY=%q", env["OPENAI_API_KEY"])
 	}
+	// Only what the child got from the vault is logged: the parent kept its
+	// own OPENAI_API_KEY on the second run.
+	recs := h.ok("", "access", "log", "--entry", "global/OPENAI_API_KEY").stdout
+	if n := strings.Count(recs, " exec "); n != 1 {
+		t.Errorf("OPENAI_API_KEY logged %d times after one injecting run and one --prefer-parent-env run:\n%s", n, recs)
+	}
 
 	// The exit code is the child's; masked output shows the reference.
 	if r := h.runWithParent(parent, "exec", "--", "sh", "-c", "exit 7"); r.code != 7 || r.stdout != "" {

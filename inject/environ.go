@@ -141,6 +141,28 @@ func BuildEnviron(parent []string, vars []Var, preferParent bool) []string {
 	return out
 }
 
+// Injected returns the variables that BuildEnviron(parent, vars,
+// preferParent) really sets from the vault: all of them, or with
+// preferParent those the parent does not already have.
+func Injected(parent []string, vars []Var, preferParent bool) []Var {
+	if !preferParent {
+		return vars
+	}
+	has := make(map[string]bool, len(parent))
+	for _, kv := range parent {
+		if name, _, ok := strings.Cut(kv, "="); ok {
+			has[name] = true
+		}
+	}
+	var out []Var
+	for _, v := range vars {
+		if !has[v.Name] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // CheckArgSpace refuses an argument list and environment that execve would
 // reject with E2BIG, naming the largest injected variables: the kernel
 // counts every string with its NUL plus one pointer each, against a limit

@@ -16,6 +16,12 @@ func TestBuildEnviron(t *testing.T) {
 	if want := "PATH=/bin|A=parent|X=keep|DUP=2|B=|M=|Z=z\nz"; got != want {
 		t.Fatalf("prefer parent: got %q\nwant %q", got, want)
 	}
+	if got := Injected(parent, vars, false); len(got) != 4 {
+		t.Fatalf("Injected without preferParent: %v", got)
+	}
+	if got := Injected(parent, vars, true); len(got) != 2 || got[0].Name != "Z" || got[1].Name != "M" {
+		t.Fatalf("Injected with preferParent: %v", got)
+	}
 	if env := BuildEnviron(nil, nil, false); len(env) != 0 {
 		t.Fatalf("empty: %q", env)
 	}
