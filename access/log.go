@@ -168,70 +168,95 @@ func (l *Log) Fingerprint(ref, field string, value []byte) string {
 // Append refuses, and every read with it, until the log is repaired (see
 // Verify) or moved aside to start a new log.
 func (l *Log) Append(r Record) (Record, error) {
-	if err := r.check(); err != nil {
-		return Record{}, fmt.Errorf("access: refusing to log a read: %w", err)
+	out, err := l.AppendAll([]Record{r})
+	if err != nil {
+		return Record{}, err
+	}
+	return out[0], nil
+}
+
+// AppendAll appends rs as consecutive, chained lines under one lock and one
+// fsync, and returns them as written: what a command that reveals many
+// values at once (exec, env, export, inject) records, at the cost of one
+// Append. Either every record is on disk when AppendAll returns nil, or the
+// caller must refuse every read.
+func (l *Log) AppendAll(rs []Record) ([]Record, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	for _, r := range rs {
+		if err := r.check(); err != nil {
+			return nil, fmt.Errorf("access: refusing to log a read: %w", err)
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.lock.Lock(); err != nil {
-		return Record{}, fmt.Errorf("access: lock %s: %w", l.lock.Path(), err)
+		return nil, fmt.Errorf("access: lock %s: %w", l.lock.Path(), err)
 	}
 	defer l.lock.Unlock()
 
 	f, size, err := openLog(l.path)
 	if err != nil {
-		return Record{}, err
+		return nil, err
 	}
 	defer f.Close()
 
 	last, end, err := lastLine(f, size)
 	if err != nil {
-		return Record{}, fmt.Errorf("access log %s: %w; run `tresor access verify`", l.path, err)
+		return nil, fmt.Errorf("access log %s: %w; run `tresor access verify`", l.path, err)
 	}
-	r.Seq, r.Prev = 1, ""
+	seq, prev := uint64(1), ""
 	if last != nil {
 		var lr Record
 		if err := parseLine(last, &lr); err != nil || lr.Seq == 0 {
 			if err == nil {
 				err = errors.New("sequence number is 0")
 			}
-			return Record{}, fmt.Errorf("access log %s: the last line is not a valid record (%v); run `tresor access verify`", l.path, err)
+			return nil, fmt.Errorf("access log %s: the last line is not a valid record (%v); run `tresor access verify`", l.path, err)
 		}
-		r.Seq, r.Prev = lr.Seq+1, hashLine(last)
+		seq, prev = lr.Seq+1, hashLine(last)
 	}
 	if end < size {
 		if err := f.Truncate(end); err != nil {
-			return Record{}, fmt.Errorf("access log %s: cut off torn final line: %w", l.path, err)
+			return nil, fmt.Errorf("access log %s: cut off torn final line: %w", l.path, err)
 		}
 	}
 	// Taken under the lock, so times never go backwards along the log
 	// (unless the clock does).
-	r.Time = l.clock().UTC()
-
-	line, err := json.Marshal(&r)
-	if err != nil {
-		return Record{}, fmt.Errorf("access: encode record: %w", err)
+	now := l.clock().UTC()
+	out := make([]Record, len(rs))
+	var buf []byte
+	for i, r := range rs {
+		r.Seq, r.Prev, r.Time = seq, prev, now
+		line, err := json.Marshal(&r)
+		if err != nil {
+			return nil, fmt.Errorf("access: encode record: %w", err)
+		}
+		line = append(line, '\n')
+		if len(line) > MaxLineBytes {
+			return nil, fmt.Errorf("access: record is %d bytes, longer than the %d a log line may hold", len(line), MaxLineBytes)
+		}
+		buf = append(buf, line...)
+		out[i] = r
+		seq, prev = seq+1, hashLine(line)
 	}
-	line = append(line, '\n')
-	if len(line) > MaxLineBytes {
-		return Record{}, fmt.Errorf("access: record is %d bytes, longer than the %d a log line may hold", len(line), MaxLineBytes)
-	}
-	if _, err := f.Write(line); err != nil {
+	if _, err := f.Write(buf); err != nil {
 		f.Truncate(end) // best effort; a torn line is cut by the next Append anyway
-		return Record{}, fmt.Errorf("access log %s: %w", l.path, err)
+		return nil, fmt.Errorf("access log %s: %w", l.path, err)
 	}
 	if err := f.Sync(); err != nil {
 		// Do not leave a record of a read that the caller will refuse.
 		f.Truncate(end)
-		return Record{}, fmt.Errorf("access log %s: fsync: %w", l.path, err)
+		return nil, fmt.Errorf("access log %s: fsync: %w", l.path, err)
 	}
 	if end == 0 {
 		// A new log: make its directory entry durable too.
 		if err := syncDir(l.dir); err != nil {
-			return Record{}, fmt.Errorf("access log %s: fsync directory: %w", l.path, err)
+			return nil, fmt.Errorf("access log %s: fsync directory: %w", l.path, err)
 		}
 	}
-	return r, nil
+	return out, nil
 }
 
 // openLog opens the log for appending, creating it 0600. It refuses anything

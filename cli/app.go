@@ -178,7 +178,7 @@ func reorderArgs(app *ucli.App, args []string) []string {
 			break
 		}
 	}
-	if cmd == nil || cmd.SkipFlagParsing {
+	if cmd == nil || cmd.SkipFlagParsing || keepArgOrder[cmd.Name] {
 		return append(out, args[i:]...)
 	}
 	withValue := flagsWithValue(cmd.Flags)

@@ -6,7 +6,7 @@ import (
 
 func (r *runner) commands() []*ucli.Command {
 	scope := &ucli.StringFlag{Name: "scope", Usage: "`SCOPE`: global, project:NAME, device:NAME or mcp:SERVER"}
-	return []*ucli.Command{
+	return append([]*ucli.Command{
 		{
 			Name:      "init",
 			Usage:     "create a vault (and this device's identity if there is none)",
@@ -233,5 +233,5 @@ func (r *runner) commands() []*ucli.Command {
 			ArgsUsage: "bash|zsh|fish",
 			Action:    r.cmdCompletion,
 		},
-	}
+	}, r.execCommands()...)
 }
