@@ -89,12 +89,20 @@ func ParseIdentity(path string, data []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity %s: %v", path, err)
 	}
-	k.ids = ids
 	switch i := ids[0].(type) {
 	case *age.X25519Identity:
 		k.Recipient = i.Recipient().String()
 	case *age.HybridIdentity:
 		k.Recipient = i.Recipient().String()
+	}
+	k.ids = make([]age.Identity, len(ids))
+	for n, id := range ids {
+		k.ids[n] = id
+		if x, ok := id.(*age.X25519Identity); ok {
+			if fast, err := newX25519Identity(x); err == nil {
+				k.ids[n] = fast
+			}
+		}
 	}
 	return k, nil
 }
