@@ -288,6 +288,9 @@ func (r *runner) cmdRemoteAdd(c *ucli.Context) error {
 }
 
 func (r *runner) cmdRemoteLs(c *ucli.Context) error {
+	if err := args(c, 0, 0, ""); err != nil {
+		return err
+	}
 	s, err := r.open(c)
 	if err != nil {
 		return err

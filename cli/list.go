@@ -48,6 +48,15 @@ func (r *runner) cmdLs(c *ucli.Context) error {
 		return err
 	}
 	defer s.close()
+	if t := c.String("type"); t != "" {
+		cat, err := s.vault.Catalog()
+		if err != nil {
+			return err
+		}
+		if _, err := cat.Type(t); err != nil {
+			return usagef("ls --type: %v", err)
+		}
+	}
 	items, problems := s.vault.List()
 	for _, p := range problems {
 		fmt.Fprintf(r.errw(), "warning: %v\n", p)
