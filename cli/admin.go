@@ -273,8 +273,8 @@ func (r *runner) cmdRemoteAdd(c *ucli.Context) error {
 	}
 	defer s.close()
 	name, url := c.Args().Get(0), c.Args().Get(1)
-	if _, err := repo.CleanSegment("remote", name); err != nil {
-		return usagef("%v", err)
+	if err := gitdb.CheckRemoteName(name); err != nil {
+		return usagef("remote add: %v", err)
 	}
 	if !strings.Contains(url, "://") && !strings.Contains(url, "@") {
 		// A local path: make it absolute so it works from anywhere.
