@@ -200,6 +200,9 @@ func (c *Catalog) regexp(pattern string) *regexp.Regexp {
 	if re, ok := c.patterns[pattern]; ok {
 		return re
 	}
+	if re, ok := c.svc().patterns[pattern]; ok {
+		return re
+	}
 	return regexp.MustCompile(pattern) // unreachable: every pattern is compiled by the loader
 }
 
