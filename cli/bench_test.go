@@ -139,6 +139,24 @@ func BenchmarkLs(b *testing.B) {
 	}
 }
 
+// BenchmarkLsAfterCommit is the first ls after a set: the HEAD-keyed cache
+// is stale, so metadata of the one new blob is decrypted and last-rotated is
+// updated from the one new commit.
+func BenchmarkLsAfterCommit(b *testing.B) {
+	h := benchHome(b, true)
+	h.ok("", "ls")
+	gen := 0
+	for b.Loop() {
+		b.StopTimer()
+		gen++
+		h.ok(fmt.Sprintf("FAKE-ls-%d", gen), "set", "--scope", "project:p5", "K_5_1")
+		b.StartTimer()
+		if r := h.run("", "ls"); r.code != 0 {
+			b.Fatalf("ls: %s", r.stderr)
+		}
+	}
+}
+
 // BenchmarkLastRotated is P4: last-rotated for every entry over 10k
 // entries × 1k commits, cold (no cache: one history walk) and warm (cached
 // by HEAD), and after one new commit (the cache is updated incrementally).

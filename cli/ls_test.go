@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tresor-dev/tresor/codec"
+	"github.com/tresor-dev/tresor/repo"
 )
 
 // ls lists the committed vault from a cache keyed by HEAD; these check that
@@ -93,5 +98,69 @@ func TestAlignColumns(t *testing.T) {
 		"global/long/name  api_key  OPENAI_API_KEY  2026-12-02  corrupted\n"
 	if got != want {
 		t.Fatalf("got:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// The incremental update of the listing (replaying new commits onto the
+// rows cached for an older HEAD) gives exactly what a listing from scratch
+// gives, after every kind of change, including plain git commits.
+func TestLsIncrementalMatchesFull(t *testing.T) {
+	h := newHome(t)
+	h.ok("", "init")
+	state := filepath.Join(h.vault(), ".git", "tresor")
+	kr, err := codec.LoadIdentity(filepath.Join(h.dir, "config", "tresor", "identity"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock := func() (*codec.Keyring, error) { return kr, nil }
+	listing := func(fresh bool) string {
+		t.Helper()
+		if fresh {
+			os.Remove(filepath.Join(state, "ls.cache"))
+			os.Remove(filepath.Join(state, "blobmeta.cache"))
+			os.Remove(filepath.Join(state, "rotated.cache"))
+		}
+		v, err := repo.Open(h.vault(), repo.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		rows, err := v.Listing(unlock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, r := range rows {
+			fmt.Fprintf(&b, "%s %s %s %s %v %s %s\n", r.Key, r.Path, r.Meta.Type, r.Meta.Env, r.Meta.Hosts, r.Meta.Description, r.Rotated.UTC().Format(time.RFC3339))
+		}
+		return b.String()
+	}
+	steps := []func(){
+		func() { h.ok("sk-test-FAKE0000000000000000000000", "set", "openai", "--type", "api_key") },
+		func() { h.ok("v-FAKE", "set", "db/pass") },
+		func() { h.ok("v2-FAKE", "rotate", "db/pass") },
+		func() { h.ok("", "set", "openai", "--field", "description=meta only") },
+		func() { h.ok("", "mv", "db/pass", "db/password") },
+		func() { h.ok("", "mv", "openai", "projects/mercury/openai") },
+		func() {
+			os.WriteFile(filepath.Join(h.dir, "a.env"), []byte("A_TOKEN=a-FAKE\nB_TOKEN=b-FAKE\nGITHUB_TOKEN=ghp_FAKE0000000000000000000000000000\n"), 0o600)
+			h.ok("", "import", filepath.Join(h.dir, "a.env"))
+		},
+		func() { h.ok("", "rm", "--force", "A_TOKEN") },
+		func() {
+			// Two commits between listings, one of them by hand with git.
+			h.ok("c-FAKE", "set", "c")
+			os.Rename(filepath.Join(h.vault(), "global", "c.age"), filepath.Join(h.vault(), "global", "c2.age"))
+			git(t, h.vault(), "add", "-A")
+			git(t, h.vault(), "-c", "user.name=T", "-c", "user.email=t@example.test", "commit", "-qm", "by hand")
+		},
+	}
+	for i, step := range steps {
+		listing(false) // cache the listing at the current HEAD
+		step()
+		inc := listing(false)
+		if full := listing(true); inc != full {
+			t.Fatalf("step %d: incremental listing:\n%s\nfrom scratch:\n%s", i, inc, full)
+		}
 	}
 }

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/tresor-dev/tresor/codec"
+	"github.com/tresor-dev/tresor/repo/gitdb"
 )
 
 // Row is one entry as `ls` shows it: its reference, non-secret metadata and
@@ -51,8 +53,16 @@ func (v *Vault) Listing(unlock func() (*codec.Keyring, error)) ([]Row, error) {
 	}
 	cachePath := filepath.Join(v.StateDir(), listCacheName)
 	if data, err := os.ReadFile(cachePath); err == nil {
-		if rows, ok := decodeRows(data, head); ok {
-			return rows, nil
+		if rows, cached, ok := decodeRows(data); ok {
+			if cached == head.String() {
+				return rows, nil
+			}
+			if rows, complete, ok := v.advance(rows, cached, unlock); ok {
+				if complete {
+					writeFileAtomic(cachePath, encodeRows(rows, head))
+				}
+				return rows, nil
+			}
 		}
 	}
 	files, err := v.db.TreeFiles(head)
@@ -86,6 +96,132 @@ func (v *Vault) Listing(unlock func() (*codec.Keyring, error)) ([]Row, error) {
 	return rows, nil
 }
 
+// maxAdvance bounds how many commits advance replays before a full listing
+// is cheaper.
+const maxAdvance = 256
+
+// advance brings rows listed at an older HEAD up to the current one by
+// replaying the commits in between, oldest first: removed paths go, new and
+// changed ones get the metadata of their new blob (decrypted) and the
+// last-rotated rule of LastRotated (a value change or a creation dates it; a
+// metadata-only change keeps the old date; mv carries the old path's date).
+// ok is false when old is not on the first-parent chain within maxAdvance
+// commits (history rewritten, a pull that replaced it): then the caller lists
+// from scratch.
+func (v *Vault) advance(old []Row, oldHead string, unlock func() (*codec.Keyring, error)) (rows []Row, complete, ok bool) {
+	var commits []*gitdb.CommitInfo
+	found := false
+	err := v.db.Walk("", func(ci *gitdb.CommitInfo) error {
+		if ci.Hash.String() == oldHead {
+			found = true
+			return errStop
+		}
+		if len(commits) == maxAdvance {
+			return errStop
+		}
+		commits = append(commits, ci)
+		return nil
+	})
+	if err != nil || !found {
+		return nil, false, false
+	}
+	index := make(map[string]int, len(old))
+	for i := range old {
+		index[old[i].Path] = i
+	}
+	// overlay holds the paths changed since old: a row, or nil if removed.
+	overlay := map[string]*Row{}
+	get := func(p string) (Row, bool) {
+		if r, ok := overlay[p]; ok {
+			if r == nil {
+				return Row{}, false
+			}
+			return *r, true
+		}
+		if i, ok := index[p]; ok {
+			return old[i], true
+		}
+		return Row{}, false
+	}
+	blobs := map[string]plumbing.Hash{}
+	trailer := func(ci *gitdb.CommitInfo, k string) string {
+		v, _, _ := strings.Cut(ci.Trailers[k], "\n")
+		return v
+	}
+	for i := len(commits) - 1; i >= 0; i-- {
+		ci := commits[i]
+		op := trailer(ci, "Tresor-Op")
+		valueChanged := trailer(ci, "Tresor-Value-Changed") != "no"
+		removed := map[string]Row{}
+		for _, ch := range ci.Changes {
+			if ch.To.IsZero() {
+				if r, ok := get(ch.Path); ok {
+					removed[ch.Path] = r
+				}
+				overlay[ch.Path] = nil
+				delete(blobs, ch.Path)
+			}
+		}
+		for _, ch := range ci.Changes {
+			ref, ok := PathRef(ch.Path)
+			if !ok || ch.To.IsZero() {
+				continue
+			}
+			prev, existed := get(ch.Path)
+			rot := ci.Author.When
+			switch {
+			case ch.From.IsZero() && op == "mv":
+				if from, err := ParseRef(trailer(ci, "Tresor-From")); err == nil {
+					if r, ok := removed[from.Path()]; ok {
+						rot = r.Rotated
+					} else if r, ok := get(from.Path()); ok {
+						rot = r.Rotated
+					}
+				}
+			case !ch.From.IsZero() && !valueChanged && existed:
+				rot = prev.Rotated
+			}
+			overlay[ch.Path] = &Row{Ref: ref, Key: ref.String(), Path: ch.Path, Rotated: rot}
+			blobs[ch.Path] = ch.To
+		}
+	}
+	complete = true
+	if len(blobs) > 0 {
+		fresh := make([]Row, 0, len(blobs))
+		hashes := make([]plumbing.Hash, 0, len(blobs))
+		for p, h := range blobs {
+			fresh = append(fresh, *overlay[p])
+			hashes = append(hashes, h)
+		}
+		complete = v.decryptMetas(fresh, hashes, unlock)
+		for i := range fresh {
+			overlay[fresh[i].Path] = &fresh[i]
+		}
+	}
+	// old is sorted: keep its untouched rows in order and merge in the
+	// changed ones, sorted.
+	var added []Row
+	for _, r := range overlay {
+		if r != nil {
+			added = append(added, *r)
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i].Key < added[j].Key })
+	rows = make([]Row, 0, len(old)+len(added))
+	for i := range old {
+		if _, touched := overlay[old[i].Path]; touched {
+			continue
+		}
+		for len(added) > 0 && added[0].Key < old[i].Key {
+			rows = append(rows, added[0])
+			added = added[1:]
+		}
+		rows = append(rows, old[i])
+	}
+	rows = append(rows, added...)
+	return rows, complete, true
+}
+
 // blobMetadata fills rows[i].Meta for the blob hashes[i], from the cache
 // keyed by blob hash or by decrypting the committed blob. It reports whether
 // every row could be read.
@@ -110,31 +246,16 @@ func (v *Vault) blobMetadata(rows []Row, hashes []plumbing.Hash, unlock func() (
 	}
 	complete := true
 	if len(todo) > 0 {
-		kr, err := unlock()
-		if err != nil {
-			kr = nil
+		sub := make([]Row, len(todo))
+		subHashes := make([]plumbing.Hash, len(todo))
+		for k, i := range todo {
+			sub[k], subHashes[k] = rows[i], hashes[i]
 		}
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range next {
-					rows[i].Meta = v.blobMeta(rows[i].Ref, hashes[i], kr)
-				}
-			}()
-		}
-		for _, i := range todo {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
-		for _, i := range todo {
-			if rows[i].Meta.Err == "" {
-				fresh[hashes[i]] = rows[i].Meta
-			} else {
-				complete = false
+		complete = v.decryptMetas(sub, subHashes, unlock)
+		for k, i := range todo {
+			rows[i].Meta = sub[k].Meta
+			if sub[k].Meta.Err == "" {
+				fresh[hashes[i]] = sub[k].Meta
 			}
 		}
 	}
@@ -142,6 +263,37 @@ func (v *Vault) blobMetadata(rows []Row, hashes []plumbing.Hash, unlock func() (
 		writeGob(cachePath, fresh)
 	}
 	return complete
+}
+
+// decryptMetas sets rows[i].Meta from blob hashes[i], decrypting in
+// parallel; it reports whether every blob could be read.
+func (v *Vault) decryptMetas(rows []Row, hashes []plumbing.Hash, unlock func() (*codec.Keyring, error)) bool {
+	kr, err := unlock()
+	if err != nil {
+		kr = nil
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(rows)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				rows[i].Meta = v.blobMeta(rows[i].Ref, hashes[i], kr)
+			}
+		}()
+	}
+	for i := range rows {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, r := range rows {
+		if r.Meta.Err != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *Vault) blobMeta(r Ref, h plumbing.Hash, kr *codec.Keyring) Meta {
@@ -199,13 +351,14 @@ func encodeRows(rows []Row, head plumbing.Hash) []byte {
 	return b.Bytes()
 }
 
-func decodeRows(data []byte, head plumbing.Hash) (rows []Row, ok bool) {
+func decodeRows(data []byte) (rows []Row, head string, ok bool) {
 	s := string(data)
-	pre := listMagic + head.String()
-	if len(s) < len(pre) || s[:len(pre)] != pre {
-		return nil, false
+	pre := len(listMagic) + 40
+	if len(s) < pre || s[:len(listMagic)] != listMagic {
+		return nil, "", false
 	}
-	pos := len(pre)
+	head = s[len(listMagic):pre]
+	pos := pre
 	fail := false
 	getU := func() uint64 {
 		n, k := binary.Uvarint(data[pos:])
@@ -243,7 +396,7 @@ func decodeRows(data []byte, head plumbing.Hash) (rows []Row, ok bool) {
 	}
 	n := getU()
 	if fail || n > uint64(len(s)) {
-		return nil, false
+		return nil, "", false
 	}
 	rows = make([]Row, n)
 	for i := range rows {
@@ -264,13 +417,13 @@ func decodeRows(data []byte, head plumbing.Hash) (rows []Row, ok bool) {
 			r.Rotated = time.Unix(0, int64(t))
 		}
 		if fail {
-			return nil, false
+			return nil, "", false
 		}
 	}
 	if pos != len(s) {
-		return nil, false
+		return nil, "", false
 	}
-	return rows, true
+	return rows, head, true
 }
 
 // writeFileAtomic writes a cache file atomically; caches are best effort.
