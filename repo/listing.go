@@ -394,8 +394,11 @@ func decodeRows(data []byte) (rows []Row, head string, ok bool) {
 		}
 		return l
 	}
+	// A row takes at least minRowBytes (one byte per field), so a count
+	// the data cannot hold is rejected before anything is allocated.
+	const minRowBytes = 13
 	n := getU()
-	if fail || n > uint64(len(s)) {
+	if fail || n > uint64(len(s)-pos)/minRowBytes {
 		return nil, "", false
 	}
 	rows = make([]Row, n)
