@@ -66,6 +66,9 @@ func (r *runner) cmdInit(c *ucli.Context) error {
 	if err := args(c, 0, 0, "[--join]"); err != nil {
 		return err
 	}
+	if repo.Within(r.vaultDir(c), r.identityPath(c)) {
+		return usagef("init: the identity %s would be inside the vault %s, where it would be committed and pushed; keep it outside", r.identityPath(c), r.vaultDir(c))
+	}
 	kr, created, err := r.identityFor(c)
 	if err != nil {
 		return err
@@ -119,6 +122,9 @@ func (r *runner) cmdKeygen(c *ucli.Context) error {
 	p := r.identityPath(c)
 	if o := c.String("out"); o != "" {
 		p = r.env.abs(o)
+	}
+	if repo.Within(r.vaultDir(c), p) {
+		return usagef("keygen: %s is inside the vault %s; an identity is never kept there (it would be committed and pushed)", p, r.vaultDir(c))
 	}
 	kr, err := codec.GenerateIdentity(p)
 	if err != nil {
@@ -273,8 +279,8 @@ func (r *runner) cmdRemoteAdd(c *ucli.Context) error {
 	}
 	defer s.close()
 	name, url := c.Args().Get(0), c.Args().Get(1)
-	if _, err := repo.CleanSegment("remote", name); err != nil {
-		return usagef("%v", err)
+	if err := gitdb.CheckRemoteName(name); err != nil {
+		return usagef("remote add: %v", err)
 	}
 	if !strings.Contains(url, "://") && !strings.Contains(url, "@") {
 		// A local path: make it absolute so it works from anywhere.
@@ -288,6 +294,9 @@ func (r *runner) cmdRemoteAdd(c *ucli.Context) error {
 }
 
 func (r *runner) cmdRemoteLs(c *ucli.Context) error {
+	if err := args(c, 0, 0, ""); err != nil {
+		return err
+	}
 	s, err := r.open(c)
 	if err != nil {
 		return err

@@ -111,17 +111,19 @@ func New(env *Env) *ucli.App {
 	r := &runner{env: env}
 	app.Commands = withSubcommand(r.commands(), "mcp", r.mcpInstallCommand(), r.mcpUninstallCommand())
 	for _, c := range app.Commands {
-		setUsageHandler(c)
+		setUsageHandler(c, c.Name)
 	}
 	return app
 }
 
-func setUsageHandler(c *ucli.Command) {
+// setUsageHandler makes flag errors usage errors that name the command as
+// typed ("access log"), path included.
+func setUsageHandler(c *ucli.Command, path string) {
 	c.OnUsageError = func(ctx *ucli.Context, err error, isSub bool) error {
-		return usagef("%s %s (see `tresor %s --help`)", c.Name, err.Error(), c.Name)
+		return usagef("%s: %s (see `tresor %s --help`)", path, err.Error(), path)
 	}
 	for _, s := range c.Subcommands {
-		setUsageHandler(s)
+		setUsageHandler(s, path+" "+s.Name)
 	}
 }
 

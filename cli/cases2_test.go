@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -279,4 +281,46 @@ func TestCaseH09Push(t *testing.T) {
 		t.Errorf("second push: %q", r.stderr)
 	}
 	_ = bytes.MinRead
+}
+
+// TestCaseH09TwentyWriters is step 4 of cases/H09: twenty `set` processes
+// at once all exit 0 (writers wait for the lock, none fails on index.lock),
+// every entry decrypts to its own value, and git sees a clean, sound repo.
+func TestCaseH09TwentyWriters(t *testing.T) {
+	h := newHome(t)
+	h.ok("", "init")
+	start := commitCount(t, h.vault())
+	var wg sync.WaitGroup
+	fails := make(chan string, 20)
+	for i := 1; i <= 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out, err := h.proc(fmt.Sprintf("v%d-FAKE", i), "set", fmt.Sprintf("load/k%d", i)).CombinedOutput()
+			if err != nil {
+				fails <- fmt.Sprintf("k%d: %v: %s", i, err, out)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(fails)
+	for f := range fails {
+		t.Error(f)
+	}
+	ls := h.ok("", "ls", "load/").stdout
+	if n := strings.Count(ls, "\n"); n != 20 {
+		t.Errorf("ls load/ lists %d entries, want 20:\n%s", n, ls)
+	}
+	for i := 1; i <= 20; i++ {
+		if got := h.ok("", "get", fmt.Sprintf("load/k%d", i), "--raw").stdout; got != fmt.Sprintf("v%d-FAKE", i) {
+			t.Errorf("load/k%d = %q", i, got)
+		}
+	}
+	if n := commitCount(t, h.vault()) - start; n != 20 {
+		t.Errorf("%d commits, want 20", n)
+	}
+	if _, err := os.Stat(filepath.Join(h.vault(), ".git", "index.lock")); err == nil {
+		t.Error(".git/index.lock left behind")
+	}
+	gitClean(t, h.vault())
 }

@@ -259,7 +259,18 @@ func firstLine(s string) string {
 func args(c *ucli.Context, min, max int, usage string) error {
 	n := c.NArg()
 	if n < min || (max >= 0 && n > max) {
-		return usagef("usage: tresor %s %s", c.Command.Name, usage)
+		return usagef("usage: tresor %s %s", commandPath(c), usage)
 	}
 	return nil
+}
+
+// commandPath is the command as typed, subcommands included ("remote add").
+func commandPath(c *ucli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" && l.Command.Name != c.App.Name && (len(names) == 0 || names[0] != l.Command.Name) {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }

@@ -28,6 +28,9 @@ type demoStep struct {
 // step, and removes it afterwards. Nothing outside a temp dir is touched:
 // the identity, vault, remote and config all live there.
 func (r *runner) cmdDemo(c *ucli.Context) error {
+	if err := args(c, 0, 0, ""); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "tresor-demo-")
 	if err != nil {
 		return err

@@ -69,6 +69,25 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		if err != nil {
 			add("repository", "", false, "repair failed: "+oneLine(err.Error()))
 		}
+		// A damaged work-tree copy of a committed entry is put back before
+		// the repository is checked, so the report shows what is left.
+		if kr != nil {
+			items, _ := v.List()
+			for _, it := range items {
+				l, err := v.Load(it.Ref, kr)
+				if err == nil {
+					clear(l.Doc)
+					continue
+				}
+				var de *repo.DecryptError
+				if errors.As(err, &de) && errors.Is(de.Kind, codec.ErrCorrupt) {
+					if msg, ok := restoreFromHead(v, it, kr); ok {
+						f := add("entry", it.Ref.String(), true, msg)
+						f.Fixed = true
+					}
+				}
+			}
+		}
 	}
 	problems, err := v.DB().Check()
 	if err != nil {

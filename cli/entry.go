@@ -282,6 +282,9 @@ func (r *runner) cmdGet(c *ucli.Context) error {
 		return err
 	}
 	defer s.close()
+	if o := c.String("out"); o != "" && s.vault.Contains(r.env.abs(o)) {
+		return usagef("--out %s: inside the vault; plaintext is never written there (choose a file outside %s)", r.env.abs(o), s.vault.Dir)
+	}
 	l, err := s.load(c.Args().First())
 	if err != nil {
 		return err

@@ -194,7 +194,11 @@ func (r *runner) cmdImport(c *ucli.Context) error {
 	if err := s.vault.Commit(context.Background(), prepared, msg, s.author()); err != nil {
 		return fmt.Errorf("import %s: %w (nothing imported)", src, err)
 	}
-	fmt.Fprintf(r.errw(), "imported %d entries from %s (%d new, %d updated, %d unchanged)\n", len(refs), src, counts["add"], counts["update"], counts["unchanged"])
+	noun := "entries"
+	if len(refs) == 1 {
+		noun = "entry"
+	}
+	fmt.Fprintf(r.errw(), "imported %d %s from %s (%d new, %d updated, %d unchanged)\n", len(refs), noun, src, counts["add"], counts["update"], counts["unchanged"])
 	return nil
 }
 

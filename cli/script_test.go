@@ -3,6 +3,8 @@ package cli
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +52,7 @@ func TestScripts(t *testing.T) {
 			"unchanged": cmdUnchanged,
 			"mode":      cmdMode,
 			"commits":   cmdCommits,
+			"fails":     cmdFails,
 		},
 		RequireExplicitExec: true,
 	})
@@ -123,5 +126,39 @@ func cmdCommits(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if (strings.TrimSpace(string(out)) == args[1]) == neg {
 		ts.Fatalf("%s has %s commits, want %s", args[0], strings.TrimSpace(string(out)), args[1])
+	}
+}
+
+// fails CODE PROG ARGS...: PROG exits with status CODE (1 failure, 2
+// usage), prints nothing on stdout and one line on stderr starting with
+// "tresor: ", and the vault ($VAULT: HEAD, index, every work-tree file) is
+// unchanged. stdout and stderr stay available to later stdout/stderr lines.
+func cmdFails(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: fails CODE PROG ARGS...")
+	}
+	vault := ts.Getenv("VAULT")
+	before := snapshotOf(vault)
+	err := ts.Exec(args[1], args[2:]...)
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if fmt.Sprint(code) != args[0] {
+		ts.Fatalf("%s exited %d, want %s", strings.Join(args[1:], " "), code, args[0])
+	}
+	stdout, stderr := ts.ReadFile("stdout"), ts.ReadFile("stderr")
+	if stdout != "" {
+		ts.Fatalf("a failing command printed on stdout:\n%s", stdout)
+	}
+	if !strings.HasPrefix(stderr, "tresor: ") || strings.Count(strings.TrimSuffix(stderr, "\n"), "\n") != 0 {
+		ts.Fatalf("error is not one line starting with \"tresor: \":\n%s", stderr)
+	}
+	if after := snapshotOf(vault); after != before {
+		ts.Fatalf("%s failed but changed the vault:\nbefore:\n%s\nafter:\n%s", strings.Join(args[1:], " "), before, after)
 	}
 }

@@ -156,15 +156,15 @@ func (v *Vault) LastRotated() (map[string]Rotation, error) {
 	if cache.Head == head.String() && cache.Rotated != nil {
 		return cache.Rotated, nil
 	}
-	files, err := v.db.Files(head)
+	files, err := v.db.TreeFiles(head)
 	if err != nil {
 		return nil, err
 	}
 	// pending maps a path to resolve -> the path at HEAD it answers for.
-	pending := map[string][]string{}
-	for p := range files {
-		if _, ok := PathRef(p); ok {
-			pending[p] = []string{p}
+	pending := make(map[string][]string, len(files))
+	for _, f := range files {
+		if _, ok := PathRef(f.Path); ok {
+			pending[f.Path] = []string{f.Path}
 		}
 	}
 	result := make(map[string]Rotation, len(pending))

@@ -426,3 +426,23 @@ func withTime(s gitdb.Signature, t time.Time) gitdb.Signature {
 	s.When = t
 	return s
 }
+
+// Contains reports whether path (absolute) is inside the vault's directory,
+// .git included: plaintext a user asks for by name (get --out) must never
+// land in the work tree, where a later `git add -A` would commit it.
+func (v *Vault) Contains(path string) bool { return Within(v.Dir, path) }
+
+// Within reports whether path (absolute) is dir or inside it, after
+// resolving symlinks in both (a path through a link to the vault counts).
+func Within(dir, path string) bool {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		root = filepath.Clean(dir)
+	}
+	parent, err := filepath.EvalSymlinks(filepath.Dir(path))
+	if err != nil {
+		parent = filepath.Dir(path)
+	}
+	rel, err := filepath.Rel(root, filepath.Join(parent, filepath.Base(path)))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}

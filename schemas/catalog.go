@@ -22,10 +22,40 @@ type Catalog struct {
 	types    map[string]*Type
 	builtin  map[string]bool           // names of the built-in types
 	common   []Field                   // fields every type gets
-	services map[string]*Service       // by name and alias
+	svcs     *serviceSet               // the service catalogue, parsed on first use
+	patterns map[string]*regexp.Regexp // compiled field patterns; written only while loading
+}
+
+// serviceSet is the service catalogue. Parsing services.yaml is most of the
+// cost of loading the catalogue (goccy/go-yaml, ~3 ms), and `get` and most
+// other commands never look at a service, so the built-in catalogue parses
+// it on first use. load parses it at once and reports its errors; the
+// built-in data is checked by the tests, so a lazy parse cannot fail.
+type serviceSet struct {
+	once     sync.Once
+	src      []byte
+	err      error
+	byName   map[string]*Service       // by name and alias
 	byEnv    map[string]*Service       // by env name and env alias
 	order    []*Service                // services in catalogue order
-	patterns map[string]*regexp.Regexp // compiled field and service patterns; written only while loading
+	patterns map[string]*regexp.Regexp // compiled service patterns
+}
+
+func (s *serviceSet) parseOnce() error {
+	s.once.Do(func() {
+		s.byName, s.byEnv, s.patterns = map[string]*Service{}, map[string]*Service{}, map[string]*regexp.Regexp{}
+		s.err = s.parse("services.yaml", s.src)
+		s.src = nil
+	})
+	return s.err
+}
+
+// svc returns the parsed service catalogue.
+func (c *Catalog) svc() *serviceSet {
+	if err := c.svcs.parseOnce(); err != nil {
+		panic("schemas: broken embedded data: " + err.Error())
+	}
+	return c.svcs
 }
 
 var (
@@ -36,7 +66,13 @@ var (
 // Builtin returns the catalogue of built-in types and services, parsed once
 // from the files embedded in the binary.
 func Builtin() *Catalog {
-	builtinOnce.Do(func() { builtinCatalog = mustLoad(builtinData) })
+	builtinOnce.Do(func() {
+		c, err := loadLazy(builtinData)
+		if err != nil {
+			panic("schemas: broken embedded data: " + err.Error())
+		}
+		builtinCatalog = c
+	})
 	return builtinCatalog
 }
 
@@ -50,13 +86,24 @@ func mustLoad(fsys fs.FS) *Catalog {
 	return c
 }
 
-// load reads common.yaml, services.yaml and types/*.yaml from fsys.
+// load reads common.yaml, services.yaml and types/*.yaml from fsys, and
+// reports any error in them.
 func load(fsys fs.FS) (*Catalog, error) {
+	c, err := loadLazy(fsys)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.svcs.parseOnce(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// loadLazy is load with services.yaml read but parsed on first use.
+func loadLazy(fsys fs.FS) (*Catalog, error) {
 	c := &Catalog{
 		types:    map[string]*Type{},
 		builtin:  map[string]bool{},
-		services: map[string]*Service{},
-		byEnv:    map[string]*Service{},
 		patterns: map[string]*regexp.Regexp{},
 	}
 	src, err := fs.ReadFile(fsys, "common.yaml")
@@ -73,9 +120,7 @@ func load(fsys fs.FS) (*Catalog, error) {
 	if src, err = fs.ReadFile(fsys, "services.yaml"); err != nil {
 		return nil, err
 	}
-	if err := c.parseServices("services.yaml", src); err != nil {
-		return nil, err
-	}
+	c.svcs = &serviceSet{src: src}
 	files, err := fs.Glob(fsys, "types/*.yaml")
 	if err != nil {
 		return nil, err
@@ -157,13 +202,13 @@ func (c *Catalog) Types() []*Type {
 
 // Service looks a service up by name or alias, ignoring letter case.
 func (c *Catalog) Service(name string) (*Service, bool) {
-	s, ok := c.services[strings.ToLower(name)]
+	s, ok := c.svc().byName[strings.ToLower(name)]
 	return s, ok
 }
 
 // Services returns every service, sorted by name.
 func (c *Catalog) Services() []*Service {
-	out := slices.Clone(c.order)
+	out := slices.Clone(c.svc().order)
 	slices.SortFunc(out, func(a, b *Service) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

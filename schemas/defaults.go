@@ -42,7 +42,7 @@ func (c *Catalog) serviceForName(name string) (*Service, bool) {
 	if s, ok := c.Service(name); ok {
 		return s, true
 	}
-	s, ok := c.byEnv[strings.ToUpper(name)]
+	s, ok := c.svc().byEnv[strings.ToUpper(name)]
 	return s, ok
 }
 

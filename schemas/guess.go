@@ -46,7 +46,7 @@ func (c *Catalog) GuessType(key, value string) (typ, service string) {
 	words := strings.FieldsFunc(upper, func(r rune) bool { return r == '_' || r == '-' || r == '.' })
 	type guess struct{ typ, service string }
 	var guesses []guess
-	if s, ok := c.byEnv[upper]; ok {
+	if s, ok := c.svc().byEnv[upper]; ok {
 		guesses = append(guesses, guess{"api_key", s.Name})
 	}
 	if strings.Contains(value, "-----BEGIN ") {
@@ -135,7 +135,7 @@ func (c *Catalog) serviceByWords(words []string) (*Service, bool) {
 func (c *Catalog) serviceByValue(value string) (*Service, bool) {
 	var best *Service
 	bestLen := minGuessPrefix - 1
-	for _, s := range c.order {
+	for _, s := range c.svc().order {
 		for _, p := range s.prefixes {
 			if len(p) > bestLen && strings.HasPrefix(value, p) && c.regexp(s.Pattern).MatchString(value) {
 				best, bestLen = s, len(p)

@@ -305,8 +305,8 @@ func (c *Catalog) parseFields(file, path string, docs []fieldDoc) ([]Field, erro
 	return out, nil
 }
 
-// parseServices decodes and checks the service catalogue.
-func (c *Catalog) parseServices(file string, src []byte) error {
+// parse decodes and checks the service catalogue.
+func (c *serviceSet) parse(file string, src []byte) error {
 	var d servicesDoc
 	if err := decodeFile(file, src, &d); err != nil {
 		return err
@@ -329,10 +329,10 @@ func (c *Catalog) parseServices(file string, src []byte) error {
 			if !nameRe.MatchString(n) {
 				return bad(key, "want a service name of lower-case letters, digits and _, starting with a letter")
 			}
-			if _, dup := c.services[n]; dup {
+			if _, dup := c.byName[n]; dup {
 				return bad(key, "service name %s is used twice", n)
 			}
-			c.services[n] = s
+			c.byName[n] = s
 		}
 		for j, n := range append([]string{s.Env}, s.EnvAliases...) {
 			key := ".env"
@@ -355,7 +355,10 @@ func (c *Catalog) parseServices(file string, src []byte) error {
 		if err := s.Auth.check(); err != nil {
 			return bad(".auth", "%v", err)
 		}
-		re, err := c.compile(s.Pattern)
+		re, err := regexp.Compile(s.Pattern)
+		if err == nil {
+			c.patterns[s.Pattern] = re
+		}
 		if s.Pattern == "" || err != nil {
 			return bad(".pattern", "want a valid Go regexp for the service's keys")
 		}

@@ -10,8 +10,9 @@ import (
 )
 
 // DefaultMaxSize is the limit in bytes on any field value, and on the primary
-// field of a type that sets no MaxSize.
-const DefaultMaxSize = 8 << 20
+// field of a type that sets no MaxSize: SPEC §3's 1 MiB. Only types that say
+// so (file: 8 MiB, for key stores and certificates bundles) go beyond it.
+const DefaultMaxSize = 1 << 20
 
 // ValidationError is a problem with an entry: the YAML path of the field at
 // fault and what is wrong with it. Msg never contains a field's value.
@@ -197,6 +198,9 @@ func checkKind(kind, v string) error {
 // regexp returns a pattern compiled at load time.
 func (c *Catalog) regexp(pattern string) *regexp.Regexp {
 	if re, ok := c.patterns[pattern]; ok {
+		return re
+	}
+	if re, ok := c.svc().patterns[pattern]; ok {
 		return re
 	}
 	return regexp.MustCompile(pattern) // unreachable: every pattern is compiled by the loader

@@ -160,11 +160,12 @@ func TestValidateHosts(t *testing.T) {
 
 func TestValidateSizes(t *testing.T) {
 	runValidate(t, Builtin(), []validateCase{
-		{"5 MiB secret", entry("secret", "value", strings.Repeat("F", 5<<20)), "", ""},
+		{"1 MiB secret", entry("secret", "value", strings.Repeat("F", 1<<20)), "", ""},
+		{"5 MiB file", entry("file", "content", strings.Repeat("F", 5<<20)), "", ""},
 		{"file at limit", entry("file", "content", strings.Repeat("\x00", 8<<20)), "", ""},
 		{"file over limit", entry("file", "content", strings.Repeat("\x00", 8<<20+1)), "$.content: 8388609 bytes, over the limit of 8388608 bytes for type file", ""},
-		{"secret over default", entry("secret", "value", strings.Repeat("F", DefaultMaxSize+1)), "$.value: 8388609 bytes, over the limit of 8388608 bytes for type secret", ""},
-		{"tags over limit", withList(entry("secret"), "tags", strings.Repeat("t", DefaultMaxSize/2), strings.Repeat("t", DefaultMaxSize/2+1)), "$.tags: over the limit of 8388608 bytes", ""},
+		{"secret over default", entry("secret", "value", strings.Repeat("F", DefaultMaxSize+1)), "$.value: 1048577 bytes, over the limit of 1048576 bytes for type secret", ""},
+		{"tags over limit", withList(entry("secret"), "tags", strings.Repeat("t", DefaultMaxSize/2), strings.Repeat("t", DefaultMaxSize/2+1)), "$.tags: over the limit of 1048576 bytes", ""},
 	})
 	c, err := Builtin().WithTypes(map[string][]byte{"t.yaml": []byte("name: small\nprimary: v\nmax_size: 4\nfields:\n  - {name: v, kind: bytes, secret: true, doc: x}\n  - {name: w, kind: bytes, doc: x}\n")})
 	if err != nil {

@@ -74,12 +74,12 @@ func (s *Store) Check() ([]Problem, error) {
 			return ps, err
 		}
 	}
-	idxPs, err := s.checkIndexAndWorktree(root)
+	idxPs, tracked, err := s.checkIndexAndWorktree(root)
 	if err != nil {
 		return ps, err
 	}
 	ps = append(ps, idxPs...)
-	walkPs, err := s.checkWorktreeModes()
+	walkPs, err := s.checkWorktreeModes(tracked)
 	if err != nil {
 		return ps, err
 	}
@@ -139,7 +139,8 @@ type headFile struct {
 
 // checkIndexAndWorktree compares, for every path tracked in HEAD or the
 // index, the HEAD entry, the index entry and the work-tree file.
-func (s *Store) checkIndexAndWorktree(root plumbing.Hash) ([]Problem, error) {
+// It also returns every tracked path.
+func (s *Store) checkIndexAndWorktree(root plumbing.Hash) ([]Problem, map[string]bool, error) {
 	var ps []Problem
 	headFiles := map[string]headFile{}
 	if !root.IsZero() {
@@ -148,7 +149,7 @@ func (s *Store) checkIndexAndWorktree(root plumbing.Hash) ([]Problem, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	type idxInfo struct {
@@ -166,7 +167,7 @@ func (s *Store) checkIndexAndWorktree(root plumbing.Hash) ([]Problem, error) {
 			ps = append(ps, Problem{Path: ".git/index", Msg: "the index is missing", Fixable: true, kind: probIndex})
 		}
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	default:
 		p, err := parseIndex(data)
 		if err != nil {
@@ -196,6 +197,10 @@ func (s *Store) checkIndexAndWorktree(root plumbing.Hash) ([]Problem, error) {
 		}
 	}
 	sort.Strings(paths)
+	tracked := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		tracked[p] = true
+	}
 	for _, p := range paths {
 		hf, inHead := headFiles[p]
 		ie, inIndex := idx[p]
@@ -223,7 +228,7 @@ func (s *Store) checkIndexAndWorktree(root plumbing.Hash) ([]Problem, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !fi.Mode().IsRegular() {
 			ps = append(ps, Problem{Path: p, Msg: "not a regular file in the work tree"})
@@ -236,18 +241,19 @@ func (s *Store) checkIndexAndWorktree(root plumbing.Hash) ([]Problem, error) {
 		}
 		same, err := s.fileMatches(p, hf.hash)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !same {
 			ps = append(ps, Problem{Path: p, Msg: "modified in the work tree but not committed (commit it with git, or discard it with `git checkout -- " + p + "`)"})
 		}
 	}
-	return ps, nil
+	return ps, tracked, nil
 }
 
 // checkWorktreeModes walks the work tree: symlinks are refused in a vault,
-// and nothing may be readable by others.
-func (s *Store) checkWorktreeModes() ([]Problem, error) {
+// nothing may be readable by others, and a file that is not tracked (put
+// there by hand or by another tool) is reported: tresor never commits it.
+func (s *Store) checkWorktreeModes(tracked map[string]bool) ([]Problem, error) {
 	var ps []Problem
 	for _, d := range []string{s.dir, s.gitDir} {
 		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&^0o700 != 0 {
@@ -278,6 +284,9 @@ func (s *Store) checkWorktreeModes() ([]Problem, error) {
 			ps = append(ps, Problem{Path: rel, Msg: fmt.Sprintf("directory mode %04o is wider than 0700", fi.Mode().Perm()), Fixable: true, kind: probDirMode})
 		case fi.Mode().IsRegular() && fi.Mode().Perm()&^0o600 != 0:
 			ps = append(ps, Problem{Path: rel, Msg: fmt.Sprintf("file mode %04o is wider than 0600", fi.Mode().Perm()), Fixable: true, kind: probFileMode})
+		}
+		if fi.Mode().IsRegular() && !tracked[rel] {
+			ps = append(ps, Problem{Path: rel, Msg: "untracked file: not committed and not part of the vault (commit it with git, or remove it)"})
 		}
 		return nil
 	})

@@ -15,14 +15,33 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
+// CheckRemoteName accepts the remote names git users type (origin, backup,
+// my-nas.2): letters, digits, '.', '_' and '-', not starting with '-' or
+// '.' (a leading '-' would read as an option to git commands run on the
+// vault by hand).
+func CheckRemoteName(name string) error {
+	ok := name != "" && len(name) <= 64 && name[0] != '-' && name[0] != '.' && !strings.HasSuffix(name, ".lock")
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if !ok || plumbing.NewRemoteReferenceName(name, "x").Validate() != nil {
+		return fmt.Errorf("invalid remote name %q: use letters, digits, '.', '_' and '-', not starting with '-' or '.'", name)
+	}
+	return nil
+}
+
 // AddRemote configures a new remote (with git's default fetch refspec). It
 // fails if a remote of that name exists.
 func (s *Store) AddRemote(name, url string) error {
-	if name == "" || strings.ContainsAny(name, "/ \t\n:") || plumbing.NewRemoteReferenceName(name, "x").Validate() != nil {
-		return fmt.Errorf("add remote: invalid remote name %q", name)
+	if err := CheckRemoteName(name); err != nil {
+		return fmt.Errorf("add remote: %w", err)
 	}
 	if strings.TrimSpace(url) == "" {
 		return fmt.Errorf("add remote %s: empty URL", name)
+	}
+	if strings.HasPrefix(url, "-") || strings.ContainsAny(url, "\x00\n\r") {
+		return fmt.Errorf("add remote %s: invalid URL (starts with '-' or holds a control character)", name)
 	}
 	_, err := s.repo.CreateRemote(&config.RemoteConfig{Name: name, URLs: []string{url}})
 	if errors.Is(err, gogit.ErrRemoteExists) {

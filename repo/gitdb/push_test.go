@@ -35,9 +35,14 @@ func TestPush(t *testing.T) {
 	if err := s.AddRemote("origin", remote); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("second AddRemote: %v", err)
 	}
-	for _, bad := range []string{"", "a/b", "has space"} {
+	for _, bad := range []string{"", "a/b", "has space", "-oProxy", "--upload-pack=x", ".hidden", "x.lock", "a:b", "a\nb", "ü"} {
 		if err := s.AddRemote(bad, remote); err == nil {
 			t.Errorf("AddRemote(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"", "  ", "--upload-pack=touch /tmp/x", "/tmp/a\nb"} {
+		if err := s.AddRemote("u", bad); err == nil {
+			t.Errorf("AddRemote(u, %q) accepted", bad)
 		}
 	}
 	if rs, err := s.Remotes(); err != nil || len(rs) != 1 || rs["origin"] != remote {

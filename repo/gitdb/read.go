@@ -122,3 +122,34 @@ func splitPrefix(prefix string) ([]string, error) {
 	}
 	return strings.Split(prefix, "/"), nil
 }
+
+// FileHash is one file of a commit's tree.
+type FileHash struct {
+	Path string
+	Hash plumbing.Hash
+}
+
+// TreeFiles returns every file of commit's tree with its blob hash, in tree
+// order, reading trees with tresor's own parser (no blob is loaded).
+func (s *Store) TreeFiles(commit plumbing.Hash) ([]FileHash, error) {
+	root, err := s.commitTree(commit)
+	if err != nil {
+		return nil, err
+	}
+	var out []FileHash
+	if root == emptyTree {
+		return out, nil
+	}
+	err = s.walkFiles(root, "", func(p string, e *treeEntry) error {
+		if e.mode != filemode.Submodule {
+			out = append(out, FileHash{Path: p, Hash: e.hash})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// BlobByHash returns the content of a blob.
+func (s *Store) BlobByHash(h plumbing.Hash) ([]byte, error) {
+	return s.readObject(plumbing.BlobObject, h)
+}
