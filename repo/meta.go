@@ -70,3 +70,34 @@ func writeGob(path string, v any) {
 		os.Remove(name)
 	}
 }
+
+// Metadata returns the non-secret metadata of items, by path, from the
+// listing of HEAD (see Listing): a warm cache decrypts nothing, and after a
+// commit only new blobs are decrypted. An item that is not committed at
+// HEAD (a file dropped in by hand) carries an Err that sends the user to
+// doctor, as `ls` does not list it either. kr may be nil: then entries
+// whose metadata is not cached carry an Err.
+func (v *Vault) Metadata(items []Item, kr *codec.Keyring) map[string]Meta {
+	rows, err := v.Listing(func() (*codec.Keyring, error) {
+		if kr == nil {
+			return nil, errors.New("no identity loaded")
+		}
+		return kr, nil
+	})
+	byPath := make(map[string]Meta, len(rows))
+	for _, r := range rows {
+		byPath[r.Path] = r.Meta
+	}
+	out := make(map[string]Meta, len(items))
+	for _, it := range items {
+		switch m, ok := byPath[it.Path]; {
+		case err != nil:
+			out[it.Path] = Meta{Type: "?", Err: firstLine(err.Error())}
+		case ok:
+			out[it.Path] = m
+		default:
+			out[it.Path] = Meta{Type: "?", Err: "not committed (see `tresor doctor`)"}
+		}
+	}
+	return out
+}
