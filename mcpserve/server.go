@@ -286,34 +286,23 @@ func (s *Service) ServeStdio(ctx context.Context, token string, r io.ReadCloser,
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx, &mcp.IOTransport{Reader: &drainReader{r: r, s: s}, Writer: w})
+	return srv.Run(ctx, &lineTransport{r: r, w: w, drain: s.drain})
 }
 
-// drainReader holds back the end of stdin until the requests already read
-// have been answered (for at most drainWait): a client that writes its
-// last request and closes stdin at once still gets the answer.
-type drainReader struct {
-	r io.ReadCloser
-	s *Service
+// drain holds back the end of stdin until the requests already read have
+// been answered (for at most drainWait): a client that writes its last
+// request and closes stdin at once still gets the answer.
+func (s *Service) drain() {
+	time.Sleep(drainGrace)
+	for deadline := time.Now().Add(drainWait); s.inflight.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 const (
 	drainGrace = 50 * time.Millisecond // lets the last request reach its handler
 	drainWait  = 5 * time.Second
 )
-
-func (d *drainReader) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	if err == io.EOF && n == 0 {
-		time.Sleep(drainGrace)
-		for deadline := time.Now().Add(drainWait); d.s.inflight.Load() > 0 && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	return n, err
-}
-
-func (d *drainReader) Close() error { return d.r.Close() }
 
 // countInflight keeps Service.inflight: requests being handled.
 func (s *Service) countInflight(next mcp.MethodHandler) mcp.MethodHandler {
