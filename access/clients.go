@@ -102,6 +102,20 @@ func (c *Client) Allows(perm string, scope string) bool {
 	return false
 }
 
+// Sees reports whether the client holds any grant on scope (or on all
+// scopes). Where it holds none, the scope's entries must look absent to it.
+func (c *Client) Sees(scope string) bool {
+	if c == nil || c.Revoked != nil {
+		return false
+	}
+	for _, g := range c.Grants {
+		if g.Scope == scope || g.Scope == AllScopes {
+			return true
+		}
+	}
+	return false
+}
+
 // Scopes lists the scopes the client holds any grant on, in grant order.
 func (c *Client) Scopes() []string {
 	var out []string

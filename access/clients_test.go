@@ -307,3 +307,26 @@ func FuzzRegistry(f *testing.F) {
 		}
 	})
 }
+
+func TestClientSees(t *testing.T) {
+	now := time.Now()
+	listOnly := &Client{Name: "l", Grants: []Grant{{Scope: "project:mercury", List: true}}}
+	all := &Client{Name: "a", Grants: []Grant{{Scope: AllScopes, Use: true}}}
+	revoked := &Client{Name: "r", Grants: []Grant{{Scope: "global", Reveal: true}}, Revoked: &now}
+	for _, tc := range []struct {
+		c     *Client
+		scope string
+		want  bool
+	}{
+		{listOnly, "project:mercury", true},
+		{listOnly, "global", false},
+		{listOnly, "project:mercury2", false},
+		{all, "device:box", true},
+		{revoked, "global", false},
+		{nil, "global", false},
+	} {
+		if got := tc.c.Sees(tc.scope); got != tc.want {
+			t.Errorf("Sees(%q) = %v, want %v", tc.scope, got, tc.want)
+		}
+	}
+}

@@ -71,7 +71,7 @@ type ListOut struct {
 
 // GetIn is get_credential's arguments.
 type GetIn struct {
-	Credential string `json:"credential,omitempty" jsonschema:"the entry: a reference like projects/mercury/openai, or a name looked up in the project, device and global scopes"`
+	Credential string `json:"credential,omitempty" jsonschema:"the entry: a reference like projects/mercury/openai, or a bare name looked up in the scopes this client is granted, most specific first (project, device, global)"`
 	Name       string `json:"name,omitempty" jsonschema:"the same as credential (accepted for clients that say name)"`
 	Field      string `json:"field,omitempty" jsonschema:"a field other than the entry's primary one"`
 }
@@ -195,21 +195,91 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// scopeOrder is the order bare names are looked up in for this server.
-func (cs *clientServer) scopeOrder() []repo.Scope {
-	var out []repo.Scope
-	if p := cs.svc.opt.Project; p != "" {
-		out = append(out, repo.Scope{Kind: repo.Project, Name: p})
+// Bare-name ranks, most specific first: the project the server runs in,
+// other projects, this device, other devices, global.
+const (
+	rankContextProject = iota
+	rankProject
+	rankOwnDevice
+	rankDevice
+	rankGlobal
+	rankNone // mcp:<server> entries are reached by reference only
+)
+
+func (cs *clientServer) nameRank(sc repo.Scope) int {
+	switch sc.Kind {
+	case repo.Project:
+		if sc.Name == cs.svc.opt.Project {
+			return rankContextProject
+		}
+		return rankProject
+	case repo.Device:
+		if sc.Name == cs.svc.opt.Vault.Device {
+			return rankOwnDevice
+		}
+		return rankDevice
+	case repo.Global:
+		return rankGlobal
 	}
-	if d := cs.svc.opt.Vault.Device; d != "" {
-		out = append(out, repo.Scope{Kind: repo.Device, Name: d})
-	}
-	return append(out, repo.GlobalScope)
+	return rankNone
 }
 
-// resolve finds the entry a tool argument names, among the scopes the
-// client holds perm on. An entry that exists only where the client has no
-// such grant is a logged denial.
+// bareCandidates returns the entries a bare name may mean: in the server's
+// project, device and global scopes, and in every scope the client holds a
+// grant on (every scope for a client granted "*").
+func (cs *clientServer) bareCandidates(c *access.Client, clean string) []*item {
+	seen := map[repo.Scope]bool{}
+	var out []*item
+	add := func(sc repo.Scope) {
+		if seen[sc] || cs.nameRank(sc) == rankNone {
+			return
+		}
+		seen[sc] = true
+		if it, ok := cs.svc.snap.get(repo.Ref{Scope: sc, Name: clean}); ok {
+			out = append(out, it)
+		}
+	}
+	if p := cs.svc.opt.Project; p != "" {
+		add(repo.Scope{Kind: repo.Project, Name: p})
+	}
+	if d := cs.svc.opt.Vault.Device; d != "" {
+		add(repo.Scope{Kind: repo.Device, Name: d})
+	}
+	add(repo.GlobalScope)
+	all := false
+	for _, g := range c.Grants {
+		if g.Scope == access.AllScopes {
+			all = true
+			continue
+		}
+		if sc, err := repo.ParseScope(g.Scope); err == nil {
+			add(sc)
+		}
+	}
+	if all {
+		for _, it := range cs.svc.snap.all() {
+			if it.ref.Name == clean {
+				add(it.ref.Scope)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		ri, rj := cs.nameRank(out[i].ref.Scope), cs.nameRank(out[j].ref.Scope)
+		if ri != rj {
+			return ri < rj
+		}
+		return out[i].ref.String() < out[j].ref.String()
+	})
+	return out
+}
+
+// resolve finds the entry a tool argument names. A reference names one
+// entry; a bare name is looked up in the scopes the client holds perm on,
+// most specific first (see nameRank), and two matches of the same rank are an
+// error naming both. An entry in a scope where the client holds some grant
+// but not perm is a logged denial naming the grant; an entry in a scope
+// where it holds no grant at all is answered exactly like a missing entry
+// (it must not learn that the entry exists) and logged as denied.
 func (cs *clientServer) resolve(c *access.Client, op, name, perm string) (*item, error) {
 	if name == "" {
 		return nil, cs.deny(op, "", "no credential given")
@@ -217,44 +287,67 @@ func (cs *clientServer) resolve(c *access.Client, op, name, perm string) (*item,
 	if len(name) > maxArgName {
 		return nil, cs.deny(op, "", fmt.Sprintf("name is longer than %d bytes", maxArgName))
 	}
-	var candidates []repo.Ref
+	var found []*item
+	shown := name
 	if repo.IsRef(name) {
 		r, err := repo.ParseRef(name)
 		if err != nil {
 			return nil, cs.deny(op, "", oneLine(err.Error()))
 		}
-		candidates = []repo.Ref{r}
+		shown = r.String()
+		if it, ok := cs.svc.snap.get(r); ok {
+			found = []*item{it}
+		}
 	} else {
 		clean, err := repo.CleanName(name)
 		if err != nil {
 			return nil, cs.deny(op, "", oneLine(err.Error()))
 		}
-		for _, sc := range cs.scopeOrder() {
-			candidates = append(candidates, repo.Ref{Scope: sc, Name: clean})
+		found = cs.bareCandidates(c, clean)
+	}
+	var allowed []*item
+	var denied, hidden *item
+	for _, it := range found {
+		sc := it.ref.Scope.String()
+		switch {
+		case c.Allows(perm, sc):
+			allowed = append(allowed, it)
+		case c.Sees(sc):
+			if denied == nil {
+				denied = it
+			}
+		default:
+			if hidden == nil {
+				hidden = it
+			}
 		}
 	}
-	var denied *repo.Ref
-	for _, r := range candidates {
-		it, ok := cs.svc.snap.get(r)
-		if !ok {
-			continue
-		}
-		if !c.Allows(perm, r.Scope.String()) {
-			if denied == nil {
-				denied = &r
+	if len(allowed) > 0 {
+		best := allowed[0]
+		var same []string
+		for _, it := range allowed {
+			if cs.nameRank(it.ref.Scope) == cs.nameRank(best.ref.Scope) {
+				same = append(same, it.ref.String())
 			}
-			continue
 		}
-		return it, nil
+		if len(same) > 1 {
+			return nil, cs.deny(op, "", fmt.Sprintf("%s is ambiguous: it names %s; give the full reference", clip(name, 64), strings.Join(same, ", ")))
+		}
+		return best, nil
 	}
 	if denied != nil {
-		return nil, cs.deny(op, denied.String(), fmt.Sprintf("client %s has no %s grant on scope %s", c.Name, perm, denied.Scope))
+		return nil, cs.deny(op, denied.ref.String(), fmt.Sprintf("client %s has no %s grant on scope %s", c.Name, perm, denied.ref.Scope))
 	}
-	shown := name
-	if len(candidates) == 1 {
-		shown = candidates[0].String()
+	notFound := fmt.Errorf("%s: %w", shown, errNoEntry)
+	if hidden != nil {
+		// Logged as the denial it is; answered as the absence it must look like.
+		if err := cs.svc.record(access.Record{Client: cs.name, Op: op, Ref: hidden.ref.String(), Result: access.ResultDenied,
+			Detail: fmt.Sprintf("client %s has no grant on scope %s (answered as no such entry)", c.Name, hidden.ref.Scope)}); err != nil {
+			return nil, err
+		}
+		return nil, errors.New(oneLine(notFound.Error()))
 	}
-	return nil, cs.fail(op, "", fmt.Errorf("%s: %w", shown, errNoEntry))
+	return nil, cs.fail(op, "", notFound)
 }
 
 // usable checks that an item decrypted and validated.

@@ -142,8 +142,9 @@ func TestGetCredentialNeedsRevealOnThatScope(t *testing.T) {
 	if got.Value != fakeOpenAI {
 		t.Fatal("reveal client did not get the value")
 	}
-	// Another project, even by full reference, stays closed.
-	refused(t, call(t, reveal, ToolGet, map[string]any{"credential": "projects/venus/openai"}), "no reveal grant", "project:venus")
+	// Another project, even by full reference, stays closed: with no grant
+	// there at all, it looks absent.
+	refused(t, call(t, reveal, ToolGet, map[string]any{"credential": "projects/venus/openai"}), "projects/venus/openai: no such entry")
 	// Hostile names: traversal, control characters, huge.
 	for _, bad := range []string{"../../x", "projects/mercury/../venus/openai", "a\x00b", strings.Repeat("a", 5000), "global/.git/config", ""} {
 		res := call(t, reveal, ToolGet, map[string]any{"credential": bad})
@@ -197,7 +198,8 @@ func TestBareNamesResolveMostSpecificVisible(t *testing.T) {
 	if got := ok[GetOut](t, call(t, glob, ToolGet, map[string]any{"name": "openai"})); got.Value != fakeStripe {
 		t.Fatal("a client without the project grant should get the global entry")
 	}
-	refused(t, call(t, glob, ToolGet, map[string]any{"credential": "stripe"}), "no reveal grant", "project:mercury")
+	// The project entry exists, but glob holds no grant there: absent to it.
+	refused(t, call(t, glob, ToolGet, map[string]any{"credential": "stripe"}), "stripe: no such entry")
 	refused(t, call(t, glob, ToolGet, map[string]any{"credential": "does/not/exist"}), "no such entry")
 }
 
