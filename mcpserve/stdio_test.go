@@ -273,6 +273,7 @@ func TestStdioLockedIdentityNeverPrompts(t *testing.T) {
 	cs, _, stderr := f.stdioSession(tok, nil)
 	defer cs.Close()
 	refused(t, call(t, cs, ToolGet, map[string]any{"credential": "github"}), "identity cannot be unlocked")
+	refused(t, call(t, cs, ToolList, nil), "identity cannot be unlocked", "never prompts")
 	if err := cs.Ping(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}

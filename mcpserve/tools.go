@@ -350,6 +350,15 @@ func (cs *clientServer) resolve(c *access.Client, op, name, perm string) (*item,
 	return nil, cs.fail(op, "", notFound)
 }
 
+// locked refuses a call that reads entries when no identity is loaded:
+// an empty answer would say the vault is empty, which is false.
+func (cs *clientServer) locked(op string) error {
+	if cs.svc.opt.Keyring != nil {
+		return nil
+	}
+	return cs.fail(op, "", cs.svc.opt.KeyErr)
+}
+
 // usable checks that an item decrypted and validated.
 func (cs *clientServer) usable(op string, it *item) error {
 	if it.err == nil {
@@ -373,6 +382,9 @@ func (cs *clientServer) listCredentials(ctx context.Context, req *mcp.CallToolRe
 	out := ListOut{Credentials: []Credential{}}
 	c, err := cs.begin(ToolList)
 	if err != nil {
+		return nil, out, err
+	}
+	if err := cs.locked(ToolList); err != nil {
 		return nil, out, err
 	}
 	var only *repo.Scope
@@ -601,6 +613,9 @@ func (cs *clientServer) recall(ctx context.Context, req *mcp.CallToolRequest, in
 	out := RecallOut{Memories: []Memory{}}
 	c, err := cs.begin(ToolRecall)
 	if err != nil {
+		return nil, out, err
+	}
+	if err := cs.locked(ToolRecall); err != nil {
 		return nil, out, err
 	}
 	limit := in.Limit

@@ -411,6 +411,19 @@ func TestLockedIdentityGivesErrorResults(t *testing.T) {
 	f.start(Options{Keyring: nil, KeyErr: errors.New("identity cannot be unlocked (the MCP server never prompts; it has no terminal): passphrase-protected")})
 	cs := f.connect(f.client("agent", []string{"global"}, true, false), nil)
 	refused(t, call(t, cs, ToolGet, map[string]any{"credential": "github"}), "identity cannot be unlocked")
+	// Listing tools must not answer "nothing" as if the vault were empty.
+	refused(t, call(t, cs, ToolList, nil), "identity cannot be unlocked", "passphrase-protected")
+	refused(t, call(t, cs, ToolList, map[string]any{"scope": "global"}), "identity cannot be unlocked")
+	refused(t, call(t, cs, ToolRecall, map[string]any{"query": "x"}), "identity cannot be unlocked")
+	var errs int
+	for _, r := range f.records("agent") {
+		if (r.Op == ToolList || r.Op == ToolRecall) && r.Result == access.ResultError {
+			errs++
+		}
+	}
+	if errs != 3 {
+		t.Fatalf("locked list/recall not logged as errors: %+v", f.records("agent"))
+	}
 	if err := cs.Ping(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
