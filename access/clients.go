@@ -204,17 +204,89 @@ func CheckGrantScope(s string) error {
 // caller must show the token now; it cannot be recovered. A name already in
 // use by a client that is not revoked is refused; a revoked one is replaced.
 func (r *Registry) Add(name string, scopes []string, reveal, write bool, now time.Time) (string, error) {
-	if err := CheckClientName(name); err != nil {
+	token, c, err := newClient(name, scopes, reveal, write, now)
+	if err != nil {
 		return "", err
 	}
+	err = r.update(func(cs []*Client) ([]*Client, error) {
+		for i, old := range cs {
+			if old.Name == name {
+				if old.Revoked == nil {
+					return nil, fmt.Errorf("client %s already exists (revoke it first with `tresor client revoke %s`)", name, name)
+				}
+				cs = append(cs[:i], cs[i+1:]...)
+				break
+			}
+		}
+		return append(cs, c), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// Reissue registers name with a new token and these grants in one write of
+// the registry, whether or not the client exists: an active client's old
+// token stops working at that moment, never earlier or later. restore
+// undoes it (the previous record back, or the new client revoked when
+// there was none) as long as the record is still the one Reissue wrote;
+// callers use it when what the new token was for could not be done.
+func (r *Registry) Reissue(name string, scopes []string, reveal, write bool, now time.Time) (token string, restore func() error, err error) {
+	token, c, err := newClient(name, scopes, reveal, write, now)
+	if err != nil {
+		return "", nil, err
+	}
+	var prev *Client
+	err = r.update(func(cs []*Client) ([]*Client, error) {
+		for i, old := range cs {
+			if old.Name == name {
+				prev = old
+				cs = append(cs[:i], cs[i+1:]...)
+				break
+			}
+		}
+		return append(cs, c), nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	restore = func() error {
+		return r.update(func(cs []*Client) ([]*Client, error) {
+			for i, cur := range cs {
+				if cur.Name != name {
+					continue
+				}
+				if cur.TokenHash != c.TokenHash {
+					return nil, fmt.Errorf("client %s changed meanwhile; not restored", name)
+				}
+				if prev != nil {
+					cs[i] = prev
+					return cs, nil
+				}
+				t := now.UTC().Truncate(time.Second)
+				cur.Revoked = &t
+				return cs, nil
+			}
+			return nil, fmt.Errorf("client %s: %w", name, ErrNoClient)
+		})
+	}
+	return token, restore, nil
+}
+
+// newClient checks a registration and makes its token and record.
+func newClient(name string, scopes []string, reveal, write bool, now time.Time) (string, *Client, error) {
+	if err := CheckClientName(name); err != nil {
+		return "", nil, err
+	}
 	if len(scopes) == 0 {
-		return "", fmt.Errorf("client %s: at least one scope is needed (--scope global, project:NAME, ...)", name)
+		return "", nil, fmt.Errorf("client %s: at least one scope is needed (--scope global, project:NAME, ...)", name)
 	}
 	var grants []Grant
 	seen := map[string]bool{}
 	for _, s := range scopes {
 		if err := CheckGrantScope(s); err != nil {
-			return "", fmt.Errorf("client %s: %w", name, err)
+			return "", nil, fmt.Errorf("client %s: %w", name, err)
 		}
 		if seen[s] {
 			continue
@@ -224,26 +296,11 @@ func (r *Registry) Add(name string, scopes []string, reveal, write bool, now tim
 	}
 	raw := make([]byte, tokenBytes)
 	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("client %s: generate token: %w", name, err)
+		return "", nil, fmt.Errorf("client %s: generate token: %w", name, err)
 	}
 	token := TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
 	clear(raw)
-	err := r.update(func(cs []*Client) ([]*Client, error) {
-		for i, c := range cs {
-			if c.Name == name {
-				if c.Revoked == nil {
-					return nil, fmt.Errorf("client %s already exists (revoke it first with `tresor client revoke %s`)", name, name)
-				}
-				cs = append(cs[:i], cs[i+1:]...)
-				break
-			}
-		}
-		return append(cs, &Client{Name: name, TokenHash: hashToken(token), Grants: grants, Created: now.UTC().Truncate(time.Second)}), nil
-	})
-	if err != nil {
-		return "", err
-	}
-	return token, nil
+	return token, &Client{Name: name, TokenHash: hashToken(token), Grants: grants, Created: now.UTC().Truncate(time.Second)}, nil
 }
 
 // Revoke marks a client revoked: its token is refused from then on,

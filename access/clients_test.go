@@ -330,3 +330,64 @@ func TestClientSees(t *testing.T) {
 		}
 	}
 }
+
+func TestClientReissue(t *testing.T) {
+	dir := t.TempDir()
+	r := OpenRegistry(dir)
+	old, err := r.Add("cursor", []string{"global"}, false, false, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reissue swaps token and grants in one write.
+	tok, restore, err := r.Reissue("cursor", []string{"project:mercury"}, true, false, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Authenticate(old); err == nil {
+		t.Fatal("old token still works after reissue")
+	}
+	c, err := r.Authenticate(tok)
+	if err != nil || !c.Allows(PermReveal, "project:mercury") || c.Sees("global") {
+		t.Fatalf("new token: %v %+v", err, c)
+	}
+	// restore brings the old record back, token and grants.
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := r.Authenticate(old); err != nil || !c.Allows(PermList, "global") || c.Sees("project:mercury") {
+		t.Fatalf("old token after restore: %v", err)
+	}
+	if _, err := r.Authenticate(tok); err == nil {
+		t.Fatal("new token works after restore")
+	}
+	// A client that did not exist: restore revokes the new one.
+	tok2, restore2, err := r.Reissue("vscode", []string{"global"}, false, false, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restore2(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Authenticate(tok2); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("restored new client: %v", err)
+	}
+	// restore never clobbers a record changed meanwhile.
+	_, restore3, _ := r.Reissue("claude", []string{"global"}, false, false, t0)
+	tok4, _, _ := r.Reissue("claude", []string{"global"}, false, false, t0)
+	if err := restore3(); err == nil {
+		t.Fatal("stale restore succeeded")
+	}
+	if _, err := r.Authenticate(tok4); err != nil {
+		t.Fatalf("newer token broken by a stale restore: %v", err)
+	}
+	// Bad input changes nothing.
+	if _, _, err := r.Reissue("../x", []string{"global"}, false, false, t0); err == nil {
+		t.Fatal("bad name accepted")
+	}
+	if _, _, err := r.Reissue("cursor", []string{"bogus"}, false, false, t0); err == nil {
+		t.Fatal("bad scope accepted")
+	}
+	if _, err := r.Authenticate(old); err != nil {
+		t.Fatal("refused reissue changed the client")
+	}
+}

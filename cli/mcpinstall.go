@@ -217,6 +217,9 @@ func (r *runner) cmdMCPInstall(c *ucli.Context) error {
 	if client == "" {
 		client = app.Name
 	}
+	if res.Reissued {
+		fmt.Fprintf(r.errw(), "client %s was registered: it has a new token now, the old one no longer works\n", client)
+	}
 	fmt.Fprintf(r.errw(), "registered client %s (list, use%s%s on %s)\n", client,
 		map[bool]string{true: ", reveal"}[c.Bool("reveal")], map[bool]string{true: ", write"}[c.Bool("write")], strings.Join(scopes, ", "))
 	if plan.Replaces {

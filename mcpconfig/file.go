@@ -31,7 +31,12 @@ type File struct {
 	size   int64
 	doc    hujson.Value
 	unit   string // indentation unit found in the file
+	bom    bool   // the file starts with a UTF-8 byte order mark, kept on write
 }
+
+// utf8BOM is what Windows editors put first in a UTF-8 file. VS Code reads
+// a config that starts with one, so tresor does too and writes it back.
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // Load reads and parses a config file. A missing file is an empty one. A
 // symlink, something that is not a regular file, or a file that is not
@@ -59,6 +64,9 @@ func Load(path string, jsonc bool) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f.exists, f.mode, f.mtime, f.size = true, st.Mode().Perm(), st.ModTime(), st.Size()
+	if rest, ok := bytes.CutPrefix(data, utf8BOM); ok {
+		data, f.bom = rest, true
+	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte("{}\n")
 	}
@@ -163,6 +171,15 @@ func (f *File) Mode() fs.FileMode { return f.mode }
 
 // Bytes is the document as it would be written.
 func (f *File) Bytes() []byte {
+	b := f.body()
+	if f.bom {
+		b = append(append([]byte{}, utf8BOM...), b...)
+	}
+	return b
+}
+
+// body is the document without the byte order mark.
+func (f *File) body() []byte {
 	b := f.doc.Pack()
 	if !bytes.HasSuffix(b, []byte("\n")) {
 		b = append(b, '\n')
@@ -307,6 +324,21 @@ func (f *File) Remove(path []string) {
 	}
 }
 
+// RemoveEmptyArray removes the member at path when it is an array with no
+// elements and no comments left: what tresor emptied, it takes away.
+func (f *File) RemoveEmptyArray(path []string) bool {
+	v := f.find(path)
+	if v == nil {
+		return false
+	}
+	arr, ok := v.Value.(*hujson.Array)
+	if !ok || len(arr.Elements) > 0 || !isSpace(arr.AfterExtra) {
+		return false
+	}
+	f.Remove(path)
+	return true
+}
+
 // RemoveElement deletes the first element of the array at path for which
 // match (on its decoded object) is true, and reports whether it did.
 func (f *File) RemoveElement(path []string, match func(map[string]any) bool) bool {
@@ -423,10 +455,10 @@ func (f *File) encode(val any, depth int) (hujson.Value, error) {
 // parse before anything is replaced.
 func (f *File) Save() error {
 	out := f.Bytes()
-	if !f.jsonc && !json.Valid(out) {
+	if body := f.body(); !f.jsonc && !json.Valid(body) {
 		return fmt.Errorf("%s: internal error: the merged config is not valid JSON; nothing written", f.Path)
 	}
-	if _, err := hujson.Parse(out); err != nil {
+	if _, err := hujson.Parse(f.body()); err != nil {
 		return fmt.Errorf("%s: internal error: the merged config does not parse; nothing written", f.Path)
 	}
 	st, err := os.Lstat(f.Path)

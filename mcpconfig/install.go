@@ -40,6 +40,12 @@ type Plan struct {
 	servers  []Server
 	Findings []Finding
 	Replaces bool // a server of that name is already in the config
+	// Reissues is set when the client is registered and active: install
+	// gives it a new token (and the grants asked for now) in the same
+	// registry write that ends the old token.
+	Reissues bool
+	inputID  string // VS Code input the new token goes in
+	oldInput string // VS Code input the replaced server referred to
 }
 
 // Result is what Apply did.
@@ -52,6 +58,7 @@ type Result struct {
 	Moved    []string // vault references written
 	Wrapped  []string // servers rewritten as tresor exec wrappers
 	Warnings []string
+	Reissued bool // an active client got a new token; the old one is revoked
 }
 
 // NewPlan loads the app's config and lists the plaintext keys in its other
@@ -77,20 +84,24 @@ func NewPlan(req Request) (*Plan, error) {
 			return nil, err
 		}
 	}
-	if list, err := req.Registry.List(); err != nil {
+	list, err := req.Registry.List()
+	if err != nil {
 		return nil, err
-	} else {
-		for _, c := range list {
-			if c.Name == req.Client && c.Revoked == nil {
-				return nil, fmt.Errorf("client %s is already registered; revoke it first (tresor client revoke %s) or choose another --name", req.Client, req.Client)
-			}
-		}
 	}
 	f, err := Load(req.Location.File, req.App.JSONC)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{req: req, file: f}
+	for _, c := range list {
+		if c.Name == req.Client && c.Revoked == nil {
+			p.Reissues = true
+		}
+	}
+	// VS Code keeps what it asked for under the input's id: a new token
+	// needs a new id, or the editor would keep sending the old one.
+	p.inputID = inputBase(req.Client) + "-" + req.Now.UTC().Format("20060102150405")
+	p.oldInput = referencedInput(f, append(slices.Clone(req.Location.Base), req.ServerName))
 	raw := map[string]Server{}
 	if _, err := f.Decode(req.Location.Base, &raw); err != nil {
 		return nil, fmt.Errorf("%s: %s is not a map of servers: %v", f.Path, strings.Join(req.Location.Base, "."), err)
@@ -205,7 +216,10 @@ func (p *Plan) Apply(ctx context.Context, move bool) (*Result, error) {
 		}
 	}
 
-	token, err := req.Registry.Add(req.Client, req.Scopes, req.Reveal, req.Write, req.Now)
+	// One registry write swaps the token (an active client's old one ends
+	// there); if the config cannot be written, the registry is put back, so
+	// the user sees either the old config and token or the new ones.
+	token, restore, err := req.Registry.Reissue(req.Client, req.Scopes, req.Reveal, req.Write, req.Now)
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", err, movedNote(res))
 	}
@@ -214,11 +228,12 @@ func (p *Plan) Apply(ctx context.Context, move bool) (*Result, error) {
 		err = p.file.Save()
 	}
 	if err != nil {
-		if rerr := req.Registry.Revoke(req.Client, req.Now); rerr != nil {
-			err = fmt.Errorf("%w; and revoking client %s failed: %v", err, req.Client, rerr)
+		if rerr := restore(); rerr != nil {
+			return nil, fmt.Errorf("%w; and putting client %s back failed: %v%s", err, req.Client, rerr, movedNote(res))
 		}
-		return nil, fmt.Errorf("%w (client %s revoked again%s)", err, req.Client, movedNote(res))
+		return nil, fmt.Errorf("%w (client %s is as it was%s)", err, req.Client, movedNote(res))
 	}
+	res.Reissued = p.Reissues
 	if res.TokenMode != TokenInline {
 		res.Token = token
 	}
@@ -289,20 +304,19 @@ func (p *Plan) build(f *File, token string, wrap []string, res *Result) error {
 	case TokenEnvRef:
 		entry.Env = map[string]string{"TRESOR_TOKEN": req.App.envRef("TRESOR_TOKEN")}
 	case TokenInput:
-		id := "tresor-token-" + req.Client
+		id := p.inputID
 		entry.Env = map[string]string{"TRESOR_TOKEN": "${input:" + id + "}"}
 		var inputs []map[string]any
 		if _, err := f.Decode([]string{"inputs"}, &inputs); err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(inputs, func(in map[string]any) bool { return in["id"] == id }) {
-			err := f.Append([]string{"inputs"}, promptInput{
-				Type: "promptString", ID: id, Password: true,
-				Description: "tresor client token for " + req.Client + " (printed once by tresor mcp install)",
-			})
-			if err != nil {
-				return err
-			}
+		removeInputs(f, req.Client, p.oldInput)
+		err := f.Append([]string{"inputs"}, promptInput{
+			Type: "promptString", ID: id, Password: true,
+			Description: "tresor client token for " + req.Client + " (printed once by tresor mcp install)",
+		})
+		if err != nil {
+			return err
 		}
 	}
 	base := req.Location.Base
@@ -381,12 +395,13 @@ func Uninstall(req Request) (*Removal, error) {
 		}
 	}
 	path := append(slices.Clone(req.Location.Base), req.ServerName)
+	ref := referencedInput(f, path)
 	if f.find(path) != nil {
 		f.Remove(path)
 		out.Server = true
 	}
 	if req.App.tokenMode(req.Location.Name) == TokenInput {
-		out.Input = f.RemoveElement([]string{"inputs"}, func(v map[string]any) bool { return v["id"] == "tresor-token-"+req.Client })
+		out.Input = removeInputs(f, req.Client, ref)
 	}
 	if !out.Server && !out.Input {
 		return out, nil
@@ -395,4 +410,40 @@ func Uninstall(req Request) (*Removal, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// inputBase is the id of a client's VS Code token input before any
+// re-install, and the prefix of the ids install writes.
+func inputBase(client string) string { return "tresor-token-" + client }
+
+// referencedInput is the input id tresor's server at path takes its token
+// from ("${input:ID}"), or "".
+func referencedInput(f *File, path []string) string {
+	var env map[string]any
+	if ok, err := f.Decode(append(slices.Clone(path), "env"), &env); !ok || err != nil {
+		return ""
+	}
+	v, _ := env["TRESOR_TOKEN"].(string)
+	id, ok := strings.CutPrefix(v, "${input:")
+	if !ok || !strings.HasSuffix(id, "}") {
+		return ""
+	}
+	return strings.TrimSuffix(id, "}")
+}
+
+// removeInputs removes the client's token inputs: the one tresor's server
+// referred to and the one of the client's original id, and the inputs
+// array itself when that leaves it empty. It reports whether any went.
+func removeInputs(f *File, client, referenced string) bool {
+	removed := false
+	for f.RemoveElement([]string{"inputs"}, func(v map[string]any) bool {
+		id, _ := v["id"].(string)
+		return id == inputBase(client) || (referenced != "" && id == referenced)
+	}) {
+		removed = true
+	}
+	if removed {
+		f.RemoveEmptyArray([]string{"inputs"})
+	}
+	return removed
 }

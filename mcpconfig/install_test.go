@@ -111,7 +111,7 @@ func TestInstallMovesKeysIntoTheVault(t *testing.T) {
 }
 
 // When the config cannot be written after the client was registered, the
-// client is revoked again, so no token that nobody holds stays valid; the
+// client is revoked again (put back as it was), so no token that nobody holds stays valid; the
 // keys already moved stay in the vault (nothing is lost).
 func TestInstallRollsBackTheClient(t *testing.T) {
 	v, _ := newVault(t)
@@ -123,7 +123,7 @@ func TestInstallRollsBackTheClient(t *testing.T) {
 	}
 	os.WriteFile(cfg, []byte(cursorConfig+" "), 0o600) // the app rewrote it meanwhile
 	_, err = p.Apply(context.Background(), true)
-	if err == nil || !strings.Contains(err.Error(), "changed while tresor was editing it") || !strings.Contains(err.Error(), "client cursor revoked again") ||
+	if err == nil || !strings.Contains(err.Error(), "changed while tresor was editing it") || !strings.Contains(err.Error(), "client cursor is as it was") ||
 		!strings.Contains(err.Error(), "1 keys moved into the vault stay there") {
 		t.Fatalf("err = %v", err)
 	}
