@@ -51,7 +51,7 @@ func FuzzCheckURL(f *testing.F) {
 }
 
 // FuzzScrub: after scrubbing, no raw, base64 or URL-encoded copy of a
-// secret remains, whatever surrounds it (secrets of at least 8 bytes
+// secret remains, read raw or JSON-unescaped, whatever surrounds it (secrets of at least 8 bytes
 // without the marker's brackets, so a marker cannot complete a copy); and
 // a body cut at any point, scrubbed and trimmed as Do does, does not end
 // with the first part of a copy of the secret that the cut split.
@@ -59,6 +59,8 @@ func FuzzScrub(f *testing.F) {
 	f.Add("sk-test-FAKE0123456789", "x sk-test-FAKE0123456789 y c2stdGVzdC1GQUtFMDEyMzQ1Njc4OQ==", 20)
 	f.Add("abcabcab", "abcabcabcabcab", 14)
 	f.Add("p@ss w/rd+&=", "p%40ss+w%2Frd%2B%26%3D p%40ss%20w%2Frd+&=", 9)
+	f.Add("wJalrXUtnFEMI/K7MDENG/bPx+FAKE", `{"k":"wJalrXUtnFEMI\/K7MDENG\/bPx\u002bFAKE"}`, 30)
+	f.Add(`a\b"c/d-e\f`, `"a\\b\"c\/d\u002de\\\\f"`, 12)
 	f.Fuzz(func(t *testing.T, secret, body string, cut int) {
 		if len(secret) < 8 || strings.ContainsAny(secret, "[]") {
 			return
@@ -66,7 +68,8 @@ func FuzzScrub(f *testing.F) {
 		sc := newScrubber([]byte(secret))
 		out, n := sc.scrub(body)
 		for _, form := range []string{secret, base64.StdEncoding.EncodeToString([]byte(secret)), url.QueryEscape(secret)} {
-			if strings.Contains(out, form) {
+			// as the bytes are, and as a JSON parser reads them
+			if strings.Contains(out, form) || strings.Contains(jsonUnescape(out), form) {
 				t.Fatalf("%q survives in %q", form, out)
 			}
 		}

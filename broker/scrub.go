@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Marker replaces every form of the secret found in a response.
@@ -127,33 +129,249 @@ func lowerHex(c byte) byte {
 	return c
 }
 
-// scrub replaces every occurrence of a pattern (leftmost, then longest) with
-// Marker and returns the result and the number of replacements.
+// JSON string escapes. An upstream may spell any character of the secret
+// as a JSON escape: PHP's json_encode writes "/" as "\/" by default, others
+// write "\u002d" for "-", in upper or lower hex, for any subset of the
+// characters. Rather than one more pattern per spelling, matching decodes
+// escapes as it goes: a pattern byte is matched by itself or by any escape
+// that stands for it, and a match covers the escaped text in the original,
+// so the whole spelling is replaced. Every form (raw, base64, URL, hex) is
+// matched this way, so "\/" inside base64 and "\u0025" for a URL escape's
+// "%" are seen too.
+
+// matchStatus is how far a pattern matched at a position.
+type matchStatus int
+
+const (
+	noMatch      matchStatus = iota
+	fullMatch                // the pattern matched, ending at end
+	partialMatch             // the input ended while the pattern still matched
+)
+
+// maxEscapeLen is the longest input a single pattern byte can take: a
+// \uXXXX escape (a surrogate pair is 12 bytes for 4).
+const maxEscapeLen = 6
+
+// matchBudget caps the steps spent on one position: only a pattern with
+// many backslashes met by many backslashes can branch at all.
+const matchBudget = 1 << 14
+
+// escapeAt decodes the JSON string escape starting at s[i] (a backslash):
+// the UTF-8 bytes it stands for in dec[:dn] and its length n. ok is false
+// when it is not a valid escape; partial is set when s ends inside what
+// could still become one.
+func escapeAt(s string, i int) (dec [4]byte, dn, n int, ok, partial bool) {
+	if i+1 >= len(s) {
+		return dec, 0, 0, false, true
+	}
+	switch c := s[i+1]; c {
+	case '"', '\\', '/':
+		dec[0] = c
+		return dec, 1, 2, true, false
+	case 'b':
+		dec[0] = '\b'
+		return dec, 1, 2, true, false
+	case 'f':
+		dec[0] = '\f'
+		return dec, 1, 2, true, false
+	case 'n':
+		dec[0] = '\n'
+		return dec, 1, 2, true, false
+	case 'r':
+		dec[0] = '\r'
+		return dec, 1, 2, true, false
+	case 't':
+		dec[0] = '\t'
+		return dec, 1, 2, true, false
+	case 'u':
+	default:
+		return dec, 0, 0, false, false
+	}
+	r, complete, valid := hex4(s, i+2)
+	if !valid {
+		return dec, 0, 0, false, false
+	}
+	if !complete {
+		return dec, 0, 0, false, true
+	}
+	n = 6
+	if utf16.IsSurrogate(r) {
+		if r >= 0xdc00 { // a low surrogate alone stands for nothing
+			return dec, 0, 0, false, false
+		}
+		if i+6 >= len(s) || (s[i+6] == '\\' && i+7 >= len(s)) {
+			return dec, 0, 0, false, true
+		}
+		if s[i+6] != '\\' || s[i+7] != 'u' {
+			return dec, 0, 0, false, false
+		}
+		lo, complete, valid := hex4(s, i+8)
+		if !valid {
+			return dec, 0, 0, false, false
+		}
+		if !complete {
+			return dec, 0, 0, false, true
+		}
+		if r = utf16.DecodeRune(r, lo); r == utf8.RuneError {
+			return dec, 0, 0, false, false
+		}
+		n = 12
+	}
+	dn = utf8.EncodeRune(dec[:], r)
+	return dec, dn, n, true, false
+}
+
+// hex4 reads four hex digits at s[i:]; complete is false when s ends first.
+func hex4(s string, i int) (r rune, complete, valid bool) {
+	for k := 0; k < 4; k++ {
+		if i+k >= len(s) {
+			return 0, false, true
+		}
+		c := s[i+k]
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true, true
+}
+
+// matchAt matches pattern p against s from i, each pattern byte by itself
+// or by an escape that stands for it (and a backslash in p also by itself).
+func matchAt(s string, i int, p string) (int, matchStatus) {
+	budget := matchBudget
+	return matchFrom(s, i, p, 0, &budget)
+}
+
+func matchFrom(s string, i int, p string, j int, budget *int) (int, matchStatus) {
+	for j < len(p) {
+		if *budget--; *budget < 0 {
+			return i, noMatch
+		}
+		if i >= len(s) {
+			return i, partialMatch
+		}
+		if s[i] != '\\' {
+			if s[i] != p[j] {
+				return i, noMatch
+			}
+			i, j = i+1, j+1
+			continue
+		}
+		dec, dn, n, ok, partial := escapeAt(s, i)
+		if partial {
+			return i, partialMatch
+		}
+		if ok && dn <= len(p)-j && string(dec[:dn]) == p[j:j+dn] {
+			if p[j] != '\\' {
+				i, j = i+n, j+dn
+				continue
+			}
+			// "\\" may be an escaped backslash or a literal one: try both.
+			if end, st := matchFrom(s, i+n, p, j+dn, budget); st != noMatch {
+				return end, st
+			}
+		}
+		if p[j] != '\\' {
+			return i, noMatch
+		}
+		i, j = i+1, j+1
+	}
+	return i, fullMatch
+}
+
+// candidates are the patterns that may start at s[i], longest first: by
+// the byte there, or by the first byte of the escape there.
+func (sc *scrubber) candidates(s string, i int) (first, second []int) {
+	first = sc.byFirst[s[i]]
+	if s[i] == '\\' {
+		if dec, dn, _, ok, _ := escapeAt(s, i); ok && dn > 0 && dec[0] != '\\' {
+			second = sc.byFirst[dec[0]]
+		}
+	}
+	return first, second
+}
+
+// longestAt returns the end of the longest pattern that matches at i; nb
+// is the index of the first backslash at or after i (len(s) if none).
+func (sc *scrubber) longestAt(s string, i, nb int) (int, bool) {
+	first, second := sc.candidates(s, i)
+	best, end := -1, 0
+	for _, list := range [][]int{first, second} {
+		for _, pi := range list {
+			if best >= 0 && pi > best {
+				break // patterns are longest first: nothing longer follows
+			}
+			p := sc.patterns[pi]
+			// Fast path: byte for byte up to the first difference; only a
+			// backslash at or before it can make an escaped spelling match.
+			m := commonPrefix(s[i:], p)
+			if m == len(p) {
+				best, end = pi, i+m
+				break
+			}
+			if nb > i+m {
+				continue
+			}
+			if e, st := matchAt(s, i, p); st == fullMatch {
+				best, end = pi, e
+				break
+			}
+		}
+	}
+	return end, best >= 0
+}
+
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for k := 0; k < n; k++ {
+		if a[k] != b[k] {
+			return k
+		}
+	}
+	return n
+}
+
+// scrub replaces every occurrence of a pattern, in any JSON-escaped
+// spelling (leftmost, then longest), with Marker and returns the result
+// and the number of replacements.
 func (sc *scrubber) scrub(s string) (string, int) {
 	if sc == nil || len(sc.patterns) == 0 || s == "" {
 		return s, 0
 	}
 	var b strings.Builder
-	n, last := 0, 0
+	n, last, nb := 0, 0, -1
 	for i := 0; i < len(s); i++ {
-		cands := sc.byFirst[s[i]]
-		if len(cands) == 0 {
+		if len(sc.byFirst[s[i]]) == 0 && s[i] != '\\' {
 			continue
 		}
-		for _, pi := range cands {
-			p := sc.patterns[pi]
-			if strings.HasPrefix(s[i:], p) {
-				if n == 0 {
-					b.Grow(len(s))
-				}
-				b.WriteString(s[last:i])
-				b.WriteString(Marker)
-				n++
-				i += len(p) - 1
-				last = i + 1
-				break
+		if nb < i {
+			if k := strings.IndexByte(s[i:], '\\'); k >= 0 {
+				nb = i + k
+			} else {
+				nb = len(s)
 			}
 		}
+		end, ok := sc.longestAt(s, i, nb)
+		if !ok {
+			continue
+		}
+		if n == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(Marker)
+		n++
+		i = end - 1
+		last = end
 	}
 	if n == 0 {
 		return s, 0
@@ -186,14 +404,20 @@ func (sc *scrubber) scrubName(name string) (string, int) {
 	return out, n
 }
 
-// trimPartial removes a tail of s that is the start of a pattern: when a
-// body is cut at the cap, the cut must not leave the first half of a secret.
+// trimPartial removes a tail of s that is the start of a pattern, in any
+// spelling (an escape cut in the middle included): when a body is cut at
+// the cap, the cut must not leave the first part of a secret.
 func (sc *scrubber) trimPartial(s string) string {
-	for k := min(len(s), sc.maxLen-1); k > 0; k-- {
-		tail := s[len(s)-k:]
-		for _, pi := range sc.byFirst[tail[0]] {
-			if p := sc.patterns[pi]; len(p) > k && strings.HasPrefix(p, tail) {
-				return s[:len(s)-k]
+	if sc == nil || len(sc.patterns) == 0 {
+		return s
+	}
+	for k := max(0, len(s)-maxEscapeLen*sc.maxLen); k < len(s); k++ {
+		first, second := sc.candidates(s, k)
+		for _, list := range [][]int{first, second} {
+			for _, pi := range list {
+				if _, st := matchAt(s, k, sc.patterns[pi]); st == partialMatch {
+					return s[:k]
+				}
 			}
 		}
 	}
