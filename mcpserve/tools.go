@@ -129,7 +129,7 @@ func boolp(b bool) *bool { return &b }
 
 // addTools registers the fixed tool set on a client's server.
 func (cs *clientServer) addTools() {
-	mcp.AddTool(cs.server, &mcp.Tool{
+	addListingTool(cs.server, &mcp.Tool{
 		Name:        ToolList,
 		Description: "List the credentials this client may see: reference, type, service, description, environment variable name, allowed hosts, last rotation and status. Never returns a value.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: boolp(false)},
@@ -144,7 +144,7 @@ func (cs *clientServer) addTools() {
 		Description: "Save a memory (text and tags) in the vault, as one commit naming this client.",
 		Annotations: &mcp.ToolAnnotations{DestructiveHint: boolp(false), OpenWorldHint: boolp(false)},
 	}, cs.remember)
-	mcp.AddTool(cs.server, &mcp.Tool{
+	addListingTool(cs.server, &mcp.Tool{
 		Name:        ToolRecall,
 		Description: "Search the memories this client may see, by words and tags.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: boolp(false)},
