@@ -404,9 +404,15 @@ func (cs *clientServer) listCredentials(ctx context.Context, req *mcp.CallToolRe
 	}
 	rot := cs.svc.lastRotated()
 	now := cs.svc.opt.Clock()
+	// Items come sorted by reference, so by scope: decide each scope once.
+	var lastScope repo.Scope
+	lastAllowed, decided := false, false
 	for _, it := range cs.svc.snap.all() {
 		sc := it.ref.Scope
-		if it.entry == nil || !c.Allows(access.PermList, sc.String()) {
+		if !decided || sc != lastScope {
+			lastScope, lastAllowed, decided = sc, c.Allows(access.PermList, sc.String()), true
+		}
+		if it.entry == nil || !lastAllowed {
 			continue
 		}
 		if only != nil && sc != *only {
