@@ -146,3 +146,35 @@ func TestStdioBinaryMalformedLineKeepsServing(t *testing.T) {
 		t.Fatalf("ping answered %q", lines[1])
 	}
 }
+
+type nopWC struct{ bytes.Buffer }
+
+func (*nopWC) Close() error { return nil }
+
+// FuzzStdioLine: any line is either one message for the SDK or exactly one
+// JSON-RPC error response line, never both, never a crash.
+func FuzzStdioLine(f *testing.F) {
+	for _, s := range []string{"not json", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, "[]", "42", "\xff", `{"id":"x"}`,
+		`{"jsonrpc":"2.0","id":{"a":1},"method":"x"}`, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, " \t "} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		w := &nopWC{}
+		c := &lineConn{w: w}
+		msg, ok := c.decode(line, false, 1<<20)
+		out := w.Bytes()
+		switch {
+		case ok && (msg == nil || len(out) != 0):
+			t.Fatalf("%q: message %v and output %q", line, msg, out)
+		case !ok && len(bytes.TrimSpace(line)) == 0:
+			if len(out) != 0 {
+				t.Fatalf("blank line answered: %q", out)
+			}
+		case !ok:
+			var r wireReply
+			if bytes.Count(out, []byte("\n")) != 1 || json.Unmarshal(out, &r) != nil || r.Error == nil || r.JSONRPC != "2.0" || len(r.ID) == 0 {
+				t.Fatalf("%q answered with %q", line, out)
+			}
+		}
+	})
+}
