@@ -181,3 +181,24 @@ func TestScrubsPHPStyleEcho(t *testing.T) {
 		t.Fatal("body mangled")
 	}
 }
+
+// TestScrubLongSecretEscaped: a long secret (a PEM key, newlines and all)
+// escaped character by character is still found: the step budget grows
+// with the pattern.
+func TestScrubLongSecretEscaped(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("-----BEGIN FAKE KEY-----\n")
+	for i := 0; i < 300; i++ {
+		sb.WriteString("MIIEFAKEpAIBAAKCAQEA0123456789/+abcdefghijklmnopqrstuvwxyzABCDEF\n")
+	}
+	sb.WriteString("-----END FAKE KEY-----\n")
+	secret := sb.String()
+	var esc strings.Builder
+	for _, c := range secret {
+		fmt.Fprintf(&esc, `\u%04x`, c)
+	}
+	out, n := newScrubber([]byte(secret)).scrub(`{"k":"` + esc.String() + `"}`)
+	if n != 1 || out != `{"k":"`+Marker+`"}` {
+		t.Fatalf("%d redactions, %d bytes left", n, len(out))
+	}
+}

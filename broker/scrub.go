@@ -152,8 +152,8 @@ const (
 // \uXXXX escape (a surrogate pair is 12 bytes for 4).
 const maxEscapeLen = 6
 
-// matchBudget caps the steps spent on one position: only a pattern with
-// many backslashes met by many backslashes can branch at all.
+// matchBudget caps the extra steps spent on one position: only a pattern
+// with many backslashes met by many backslashes can branch at all.
 const matchBudget = 1 << 14
 
 // escapeAt decodes the JSON string escape starting at s[i] (a backslash):
@@ -247,7 +247,7 @@ func hex4(s string, i int) (r rune, complete, valid bool) {
 // matchAt matches pattern p against s from i, each pattern byte by itself
 // or by an escape that stands for it (and a backslash in p also by itself).
 func matchAt(s string, i int, p string) (int, matchStatus) {
-	budget := matchBudget
+	budget := matchBudget + 4*len(p) // a straight match takes len(p) steps
 	return matchFrom(s, i, p, 0, &budget)
 }
 
