@@ -218,11 +218,11 @@ func Resolve(v *repo.Vault, kr *codec.Keyring, req Request) (*Plan, error) {
 	}
 	for i, c := range keep {
 		vr := vars[i]
-		if IsReservedName(vr.Name) && !allowed[vr.Name] {
+		if why := ReservedReason(vr.Name); why != "" && !allowed[vr.Name] {
 			if c.explicit || explicitEnv[i] {
-				return nil, &EnvError{Name: vr.Name, Ref: originOf(vr), Msg: fmt.Sprintf("is a reserved name (it would change how programs run or find their code); pass --allow-reserved %s to inject it anyway", vr.Name)}
+				return nil, &EnvError{Name: vr.Name, Ref: originOf(vr), Msg: fmt.Sprintf("is a reserved name (%s); pass --allow-reserved %s to inject it anyway", why, vr.Name)}
 			}
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("not injecting %s from %s: reserved name (allow with --allow-reserved %s)", vr.Name, vr.Ref, vr.Name))
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("not injecting %s from %s: reserved name, %s (allow with --allow-reserved %s)", vr.Name, vr.Ref, why, vr.Name))
 			continue
 		}
 		if err := CheckVar(vr); err != nil {
