@@ -3,6 +3,8 @@ package inject
 import (
 	"strings"
 	"testing"
+
+	"github.com/tresor-dev/tresor/schemas"
 )
 
 // TestReservedName: every variable that makes a program run code, load
@@ -79,6 +81,43 @@ func TestReservedName(t *testing.T) {
 	for _, n := range passes {
 		if why := ReservedReason(n); why != "" {
 			t.Errorf("%s is reserved (%s), but it is an ordinary variable", n, why)
+		}
+	}
+}
+
+// TestReservedNameSparesCatalogue: no default variable of a service or an
+// entry type is reserved; otherwise `tresor set openai` would be skipped.
+func TestReservedNameSparesCatalogue(t *testing.T) {
+	cat := schemas.Builtin()
+	var names []string
+	for _, s := range cat.Services() {
+		names = append(names, s.Env)
+		names = append(names, s.EnvAliases...)
+	}
+	for _, ty := range cat.Types() {
+		names = append(names, ty.Env)
+	}
+	n := 0
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		n++
+		if why := ReservedReason(name); why != "" {
+			t.Errorf("%s, a catalogue default, is reserved (%s)", name, why)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d default names in the catalogue", n)
+	}
+}
+
+// BenchmarkReservedReason: every variable of every exec goes through it.
+func BenchmarkReservedReason(b *testing.B) {
+	names := []string{"OPENAI_API_KEY", "DATABASE_URL", "GIT_TOKEN", "CARGO_REGISTRY_TOKEN", "https_proxy", "CC", "LD_PRELOAD", "STRIPE_SECRET_KEY"}
+	for b.Loop() {
+		for _, n := range names {
+			ReservedReason(n)
 		}
 	}
 }
