@@ -49,7 +49,7 @@ func (r *runner) execCommands() []*ucli.Command {
 		},
 		{
 			Name:  "export",
-			Usage: "write the variables in plaintext (dotenv or json), deliberately",
+			Usage: "write the variables in plaintext (dotenv unless --format json), deliberately",
 			Flags: []ucli.Flag{
 				scope, only, allow,
 				&ucli.StringFlag{Name: "format", Value: "dotenv", Usage: "`FORMAT`: dotenv or json"},
@@ -61,7 +61,7 @@ func (r *runner) execCommands() []*ucli.Command {
 			Name:  "inject",
 			Usage: "fill {{ tresor://ref#field }} references in a template",
 			Flags: []ucli.Flag{
-				&ucli.StringFlag{Name: "in", Aliases: []string{"i"}, Usage: "the template `FILE` (- for stdin)", Required: true},
+				&ucli.StringFlag{Name: "in", Aliases: []string{"i"}, Usage: "the template `FILE` (- for stdin); required"},
 				&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write to `FILE` (atomically, mode 0600) instead of stdout"},
 				&ucli.StringFlag{Name: "scope", Usage: "look bare names up in this `SCOPE`"},
 			},
@@ -272,7 +272,7 @@ func (r *runner) cmdEnv(c *ucli.Context) error {
 }
 
 func (r *runner) cmdExport(c *ucli.Context) error {
-	if err := args(c, 0, 0, "--format dotenv|json [-o FILE] [--scope S] [--only NAMES]"); err != nil {
+	if err := args(c, 0, 0, "[--format dotenv|json] [-o FILE] [--scope S] [--only NAMES]"); err != nil {
 		return err
 	}
 	format := c.String("format")
@@ -352,10 +352,14 @@ func inside(dir, p string) bool {
 }
 
 func (r *runner) cmdInject(c *ucli.Context) error {
-	if err := args(c, 0, 0, "-i TEMPLATE [-o OUT] [--scope S]"); err != nil {
+	const usage = "-i TEMPLATE [-o OUT] [--scope S]"
+	if err := args(c, 0, 0, usage); err != nil {
 		return err
 	}
 	in := c.String("in")
+	if in == "" {
+		return usagef("usage: tresor inject %s (-i names the template, - for stdin)", usage)
+	}
 	var data []byte
 	var err error
 	if in == "-" {

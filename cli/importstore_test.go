@@ -385,3 +385,51 @@ func TestImportGopassAgeDefaultIdentities(t *testing.T) {
 		t.Errorf("username %q", got)
 	}
 }
+
+// TestImportGopassBinaryEntries: every form of gopass binary entry, written
+// by gopass or by hand, imports the exact bytes and the recorded file name
+// through the real gpg; the store's metadata (.gpg-id) is passed over
+// silently while every other file not imported is reported.
+func TestImportGopassBinaryEntries(t *testing.T) {
+	g := newGPGHome(t)
+	h := newHome(t)
+	h.vars["GNUPGHOME"] = g.dir
+	store := filepath.Join(h.dir, "s")
+	os.MkdirAll(store, 0o700)
+	os.WriteFile(filepath.Join(store, ".gpg-id"), []byte(g.fingerprint("test@example.test")+"\n"), 0o600)
+	os.WriteFile(filepath.Join(store, ".DS_Store"), []byte("junk"), 0o600)
+	data := "binary\x00FAKE2"
+	b64 := base64.StdEncoding.EncodeToString([]byte(data))
+	hdr := "Content-Disposition: attachment; filename=\"blob.bin\"\nContent-Transfer-Encoding: Base64\n"
+	g.encrypt(store, "blob3.b64.gpg", "test@example.test", []byte(b64+"\n"))          // the data alone
+	g.encrypt(store, "blob2.b64.gpg", "test@example.test", []byte(hdr+b64+"\n"))      // headers, no password line
+	g.encrypt(store, "old.b64.gpg", "test@example.test", []byte("\n"+b64+"\n"))       // gopass 1.8
+	g.encrypt(store, "new/blob4.gpg", "test@example.test", []byte("\n"+hdr+b64+"\n")) // gopass 1.12+: no .b64
+	g.encrypt(store, "broken.b64.gpg", "test@example.test", []byte("\n"+hdr+b64[:len(b64)-3]+"\n"))
+	h.ok("", "init")
+
+	// The broken one stops the import, naming it; nothing is written.
+	h.fails(1, "", []string{"import", "gopass", "--store", store}, "broken.b64.gpg", "not valid base64")
+	if r := h.run("", "get", "blob3", "--raw"); r.code == 0 {
+		t.Fatal("a failed import wrote entries")
+	}
+	os.Remove(filepath.Join(store, "broken.b64.gpg"))
+
+	r := h.ok("", "import", "gopass", "--store", store)
+	if strings.Contains(r.stderr, ".gpg-id") {
+		t.Errorf(".gpg-id is store metadata, reported as skipped:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "skipped: .DS_Store: hidden file") {
+		t.Errorf("a hidden file that is not store metadata is not reported:\n%s", r.stderr)
+	}
+	for _, c := range []struct{ name, filename string }{
+		{"blob3", "blob3"}, {"blob2", "blob.bin"}, {"old", "old"}, {"new/blob4", "blob.bin"},
+	} {
+		if got := h.ok("", "get", c.name, "--raw").stdout; got != data {
+			t.Errorf("%s = %d bytes %q, want %d bytes", c.name, len(got), got, len(data))
+		}
+		if got := h.ok("", "get", c.name, "--field", "filename", "--raw").stdout; got != c.filename {
+			t.Errorf("%s filename = %q, want %q", c.name, got, c.filename)
+		}
+	}
+}

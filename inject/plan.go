@@ -180,7 +180,7 @@ func Resolve(v *repo.Vault, kr *codec.Keyring, req Request) (*Plan, error) {
 		}
 		sort.Strings(names)
 		n := names[0]
-		return nil, &EnvError{Name: n, Msg: fmt.Sprintf("provided by %s in the same scope; give one of them another env name (tresor set REF --field env=NAME) or map %s in .tresor.yaml", strings.Join(ambiguous[n], " and "), n)}
+		return nil, &EnvError{Name: n, Msg: ambiguityMsg(n, ambiguous[n])}
 	}
 
 	allowed := map[string]bool{}
@@ -218,11 +218,11 @@ func Resolve(v *repo.Vault, kr *codec.Keyring, req Request) (*Plan, error) {
 	}
 	for i, c := range keep {
 		vr := vars[i]
-		if IsReservedName(vr.Name) && !allowed[vr.Name] {
+		if why := ReservedReason(vr.Name); why != "" && !allowed[vr.Name] {
 			if c.explicit || explicitEnv[i] {
-				return nil, &EnvError{Name: vr.Name, Ref: originOf(vr), Msg: fmt.Sprintf("is a reserved name (it would change how programs run or find their code); pass --allow-reserved %s to inject it anyway", vr.Name)}
+				return nil, &EnvError{Name: vr.Name, Ref: originOf(vr), Msg: fmt.Sprintf("is a reserved name (%s); pass --allow-reserved %s to inject it anyway", why, vr.Name)}
 			}
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("not injecting %s from %s: reserved name (allow with --allow-reserved %s)", vr.Name, vr.Ref, vr.Name))
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("not injecting %s from %s: reserved name, %s (allow with --allow-reserved %s)", vr.Name, vr.Ref, why, vr.Name))
 			continue
 		}
 		if err := CheckVar(vr); err != nil {
@@ -231,6 +231,25 @@ func Resolve(v *repo.Vault, kr *codec.Keyring, req Request) (*Plan, error) {
 		plan.Vars = append(plan.Vars, vr)
 	}
 	return plan, nil
+}
+
+// ambiguityMsg says which entries provide the same variable, and the exact
+// commands that settle it: keep one, or give another its own variable.
+func ambiguityMsg(name string, refs []string) string {
+	rms := make([]string, len(refs))
+	for i, r := range refs {
+		rms[i] = "tresor rm " + shellArg(r)
+	}
+	return fmt.Sprintf("provided by %s in the same scope; keep one (%s), or give one its own variable (tresor set %s --field env=OTHER_NAME), or map %s in .tresor.yaml",
+		strings.Join(refs, " and "), strings.Join(rms, " or "), shellArg(refs[len(refs)-1]), name)
+}
+
+// shellArg quotes s for a command a message suggests, when it needs it.
+func shellArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func originOf(v Var) string {

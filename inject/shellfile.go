@@ -154,9 +154,9 @@ loop:
 	}
 	for _, w := range assigns {
 		wl := p.lineAt(w.pos)
-		switch {
-		case IsReservedName(w.name):
-			p.skipStatement(wl, w.name, "reserved name: a value for it could change how programs run or which code they load; not imported")
+		switch why := ReservedReason(w.name); {
+		case why != "":
+			p.skipStatement(wl, w.name, "reserved name: "+why+"; not imported")
 		case w.dynamic != "":
 			p.skipStatement(wl, w.name, "the value "+w.dynamic+"; not imported, nothing was run")
 		default:

@@ -220,21 +220,6 @@ func TestParseShellErrors(t *testing.T) {
 	}
 }
 
-func TestIsReservedName(t *testing.T) {
-	for _, n := range []string{"PATH", "HOME", "SHELL", "USER", "PWD", "IFS", "PS1", "PS2", "PS3", "PS4",
-		"LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH", "BASH_ENV", "ENV",
-		"NODE_OPTIONS", "PYTHONPATH", "GIT_SSH_COMMAND", "GIT_CONFIG_PARAMETERS", "BASH_FUNC_x%%", "PROMPT_COMMAND"} {
-		if !IsReservedName(n) {
-			t.Errorf("%s is not reserved", n)
-		}
-	}
-	for _, n := range []string{"OPENAI_API_KEY", "path", "Home", "PATH_PREFIX", "MY_PATH", "LDAP_URL", "USERNAME", "HOMEBREW_GITHUB_API_TOKEN", "PS5", "GIT_TOKEN", "pwd"} {
-		if IsReservedName(n) {
-			t.Errorf("%s is reserved", n)
-		}
-	}
-}
-
 // TestParseShellMatchesSh is a differential test: for snippets made only of
 // assignments (nothing else runs), every value Parse(FormatShell) imports
 // must be exactly what a real shell assigns. It runs /bin/sh and, when

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"mime"
 	"os"
 	"path/filepath"
 	"sort"
@@ -70,8 +71,10 @@ func (e *StoreError) Error() string { return e.Rel + ": " + e.Err.Error() }
 func (e *StoreError) Unwrap() error { return e.Err }
 
 // ScanStore lists the encrypted entry files below root, sorted by path.
-// Hidden files and directories (.git, .gpg-id, .age-recipients ...) are not
-// entries. Symbolic links, inside the store or pointing out of it, are never
+// Hidden files and directories are not entries: the store's metadata
+// (.git/, .gpg-id, .age-recipients, .gpg-keys, .gitattributes, .gitignore,
+// gopass's .public-keys/ and .extensions/) is passed over, any other is
+// reported in skipped. Symbolic links, inside the store or pointing out of it, are never
 // followed: they are reported in skipped, as are other files that are not
 // entries. root itself may be a symbolic link (a store kept elsewhere).
 func ScanStore(root string) (files []StoreFile, skipped []StoreSkip, err error) {
@@ -109,10 +112,12 @@ func ScanStore(root string) (files []StoreFile, skipped []StoreSkip, err error) 
 				}
 				return filepath.SkipDir
 			}
-			if d.Name() != ".gpg-id" && d.Name() != ".age-recipients" && d.Name() != ".gitattributes" && d.Name() != ".gpg-keys" {
-				if ext := filepath.Ext(d.Name()); ext == ".gpg" || ext == ".age" {
-					skipped = append(skipped, StoreSkip{Rel: rel, Reason: "hidden file (a name starting with a dot is not an entry)"})
-				}
+			// The store's own metadata is passed over without a word;
+			// every other file not imported is reported.
+			switch d.Name() {
+			case ".gpg-id", ".age-recipients", ".gitattributes", ".gpg-keys", ".gitignore":
+			default:
+				skipped = append(skipped, StoreSkip{Rel: rel, Reason: "hidden file (a name starting with a dot is not an entry)"})
 			}
 			return nil
 		}
@@ -329,6 +334,9 @@ func readStoreFile(ctx context.Context, o StoreOptions, f StoreFile) (StoreEntry
 	if err != nil {
 		return StoreEntry{}, fmt.Errorf("cannot decrypt: %w", err)
 	}
+	if o.Kind == StoreGopass && !gopassBinary {
+		gopassBinary = isGopassBinaryBody(body)
+	}
 	e, how, err := ConvertBody(o.Catalog, clean, body, gopassBinary, o.Whole)
 	clear(body)
 	if err != nil {
@@ -511,30 +519,33 @@ func parseBodyFields(rest string) map[string]string {
 	return out
 }
 
-// decodeGopassBinary decodes a gopass binary entry: a password line
-// (usually empty), optional `Key: Value` header lines such as
-// Content-Disposition and Content-Transfer-Encoding, and base64 data; the
-// legacy format starts with a GOPASS-SECRET-1.0 line and ends its headers
-// with a blank line.
+// decodeGopassBinary decodes a gopass binary entry. gopass has written
+// them several ways, all read here:
+//
+//   - gopass up to 1.11 (`binary cp`, name.b64): an empty password line,
+//     then the base64 data;
+//   - gopass 1.12 and later (`fscopy`, `cat`): an empty password line,
+//     `Content-Disposition: attachment; filename="…"` and
+//     `Content-Transfer-Encoding: Base64` header lines, then the data;
+//   - the GOPASS-SECRET-1.0 format: that line, headers, a blank line, data;
+//   - by hand (`gopass insert name.b64`, pass): the data alone, or the
+//     headers without the password line.
+//
+// A base64 line never holds a colon, so a first line is a header, data or
+// the (empty) password, never ambiguous. Data split over several lines is
+// joined. An entry whose data is not valid base64, or whose headers name
+// another transfer encoding, is an error rather than an empty or garbled
+// file.
 func decodeGopassBinary(body []byte) (content []byte, filename string, err error) {
-	s := strings.ReplaceAll(string(body), "\r\n", "\n")
-	lines := strings.Split(s, "\n")
+	lines := strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n")
 	i := 0
-	if len(lines) > 0 && lines[0] == "GOPASS-SECRET-1.0" {
+	if lines[0] == "" || lines[0] == "GOPASS-SECRET-1.0" {
 		i = 1
-	} else if len(lines) > 0 {
-		i = 1 // the password line
 	}
-	for ; i < len(lines); i++ {
-		k, v, ok := strings.Cut(lines[i], ":")
-		if !ok || strings.ContainsAny(k, " \t") {
-			break
-		}
-		if strings.EqualFold(k, "Content-Disposition") {
-			if _, after, ok := strings.Cut(v, "filename="); ok {
-				filename = strings.Trim(strings.TrimSpace(after), `"`)
-			}
-		}
+	h := gopassHeaders(lines[i:])
+	i += h.n
+	if h.encoding != "" && !strings.EqualFold(h.encoding, "base64") {
+		return nil, "", errors.New("a gopass binary entry whose Content-Transfer-Encoding is not base64")
 	}
 	var data strings.Builder
 	for ; i < len(lines); i++ {
@@ -544,7 +555,63 @@ func decodeGopassBinary(body []byte) (content []byte, filename string, err error
 	if err != nil {
 		return nil, "", errors.New("a gopass binary (.b64) entry whose data is not valid base64")
 	}
-	return content, filename, nil
+	return content, h.filename, nil
+}
+
+// gopassHeaderBlock is what the header lines of a gopass entry say.
+type gopassHeaderBlock struct {
+	n        int // lines read
+	filename string
+	encoding string
+}
+
+// gopassHeaders reads the `Key: value` lines at the start of lines (a key
+// is a MIME token: letters, digits and -).
+func gopassHeaders(lines []string) gopassHeaderBlock {
+	var h gopassHeaderBlock
+	for _, line := range lines {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k == "" || strings.IndexFunc(k, func(r rune) bool {
+			return !(r == '-' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
+		}) >= 0 {
+			break
+		}
+		h.n++
+		v = strings.TrimSpace(v)
+		switch strings.ToLower(k) {
+		case "content-disposition":
+			h.filename = dispositionFilename(v)
+		case "content-transfer-encoding":
+			h.encoding = v
+		}
+	}
+	return h
+}
+
+// dispositionFilename is the filename parameter of a Content-Disposition
+// value. gopass writes filename="%s" without escaping, so a value the MIME
+// parser refuses is read by hand.
+func dispositionFilename(v string) string {
+	if _, params, err := mime.ParseMediaType(v); err == nil {
+		return params["filename"]
+	}
+	if _, after, ok := strings.Cut(v, "filename="); ok {
+		after, _, _ = strings.Cut(after, ";")
+		return strings.Trim(strings.TrimSpace(after), `"`)
+	}
+	return ""
+}
+
+// isGopassBinaryBody reports whether a gopass entry without the .b64
+// suffix is binary all the same: gopass 1.12 and later mark binary entries
+// only by a Content-Transfer-Encoding: base64 header after the (empty)
+// password line.
+func isGopassBinaryBody(body []byte) bool {
+	lines := strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n")
+	if len(lines) < 2 || lines[0] != "" && lines[0] != "GOPASS-SECRET-1.0" {
+		return false
+	}
+	return strings.EqualFold(gopassHeaders(lines[1:]).encoding, "base64")
 }
 
 // openStoreFile opens an entry file without following a symbolic link and

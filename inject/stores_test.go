@@ -494,3 +494,88 @@ func TestLoadStoreIdentitiesPassphrase(t *testing.T) {
 		t.Fatalf("readable by others: %v", err)
 	}
 }
+
+// TestConvertBodyGopassBinaryForms: every way gopass (and a user by hand)
+// writes a binary entry decodes to the exact bytes and the file name gopass
+// recorded; nothing decodes to an empty or partial file silently.
+func TestConvertBodyGopassBinaryForms(t *testing.T) {
+	data := []byte("binary\x00FAKE2")
+	b64 := base64.StdEncoding.EncodeToString(data)
+	long := bytes.Repeat([]byte("\x00\xffFAKE-long-"), 40)
+	wrapped := base64.StdEncoding.EncodeToString(long)
+	var lines []string
+	for len(wrapped) > 76 {
+		lines = append(lines, wrapped[:76])
+		wrapped = wrapped[76:]
+	}
+	lines = append(lines, wrapped)
+	cd := "Content-Disposition: attachment; filename=\"blob.bin\"\n"
+	cte := "Content-Transfer-Encoding: Base64\n"
+	for _, c := range []struct {
+		name, body string
+		want       []byte
+		filename   string
+	}{
+		{"gopass 1.8: empty password line, data", "\n" + b64 + "\n", data, "blob3"},
+		{"data alone, no password line", b64 + "\n", data, "blob3"},
+		{"data alone, no newline", b64, data, "blob3"},
+		{"gopass 1.12+: password line, headers, data", "\n" + cd + cte + b64 + "\n", data, "blob.bin"},
+		{"headers without the password line", cd + cte + b64 + "\n", data, "blob.bin"},
+		{"headers, blank line, data", cd + cte + "\n" + b64 + "\n", data, "blob.bin"},
+		{"GOPASS-SECRET-1.0", "GOPASS-SECRET-1.0\n" + cd + cte + "\n" + b64 + "\n", data, "blob.bin"},
+		{"CRLF", strings.ReplaceAll("\n"+cd+cte+b64+"\n", "\n", "\r\n"), data, "blob.bin"},
+		{"lower-case headers, unquoted filename", "\ncontent-disposition: attachment; filename=blob.bin\ncontent-transfer-encoding: base64\n" + b64 + "\n", data, "blob.bin"},
+		{"filename with a quote gopass did not escape", "\nContent-Disposition: attachment; filename=\"it\"s.bin\"\n" + cte + b64 + "\n", data, "it\"s.bin"},
+		{"data wrapped at 76 columns", "\n" + cte + strings.Join(lines, "\n") + "\n", long, "blob3"},
+		{"a path as filename is not taken", "\nContent-Disposition: attachment; filename=\"../../x\"\n" + cte + b64 + "\n", data, "blob3"},
+		{"an empty file", "\n" + cd + cte, []byte{}, "blob.bin"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, how, err := ConvertBody(schemas.Builtin(), "dir/blob3", []byte(c.body), true, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Type != "file" || how != "gopass-binary" {
+				t.Fatalf("type %s (%s), want a file (gopass-binary)", e.Type, how)
+			}
+			if got := e.Fields["content"]; got != string(c.want) {
+				t.Errorf("content = %d bytes %q, want %d bytes", len(got), got, len(c.want))
+			}
+			if got := e.Fields["filename"]; got != c.filename {
+				t.Errorf("filename = %q, want %q", got, c.filename)
+			}
+		})
+	}
+
+	for _, c := range []struct{ name, body, want string }{
+		{"a password line before the data", "hunter2-FAKE\n" + b64 + "\n", "not valid base64"},
+		{"another transfer encoding", "\nContent-Transfer-Encoding: quoted-printable\nFAKE=00\n", "not base64"},
+		{"truncated data", "\n" + cte + b64[:len(b64)-3] + "\n", "not valid base64"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := ConvertBody(schemas.Builtin(), "blob3", []byte(c.body), true, false)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "FAKE") {
+				t.Errorf("error quotes the content: %v", err)
+			}
+		})
+	}
+}
+
+func TestIsGopassBinaryBody(t *testing.T) {
+	for body, want := range map[string]bool{
+		"\nContent-Disposition: attachment; filename=\"a\"\nContent-Transfer-Encoding: Base64\nQUJD\n": true,
+		"\nContent-Transfer-Encoding: base64\nQUJD":                                                    true,
+		"GOPASS-SECRET-1.0\nContent-Transfer-Encoding: Base64\n\nQUJD\n":                               true,
+		"pw-FAKE\nContent-Transfer-Encoding: Base64\nQUJD\n":                                           false, // a password: a text entry
+		"\nuser: alice\n": false,
+		"QUJD\n":          false,
+		"":                false,
+	} {
+		if got := isGopassBinaryBody([]byte(body)); got != want {
+			t.Errorf("isGopassBinaryBody(%q) = %v, want %v", body, got, want)
+		}
+	}
+}
