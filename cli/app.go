@@ -109,7 +109,7 @@ func New(env *Env) *ucli.App {
 		},
 	}
 	r := &runner{env: env}
-	app.Commands = withSubcommand(r.commands(), "mcp", r.mcpInstallCommand(), r.mcpUninstallCommand())
+	app.Commands = withSubcommand(append(r.commands(), r.teamCommand()), "mcp", r.mcpInstallCommand(), r.mcpUninstallCommand())
 	for _, c := range app.Commands {
 		setUsageHandler(c, c.Name)
 	}
