@@ -126,8 +126,8 @@ func (r *runner) cmdTeamTrust(c *ucli.Context) error {
 		fmt.Fprintf(r.errw(), "%s is already trusted (%d recipients); nothing to do\n", repo.RecipientsFile, len(st.Current))
 		return nil
 	}
-	// The review goes to stderr, so stdout stays empty for scripts.
-	w := r.errw()
+	// The review is the command's output; what happened goes to stderr.
+	w := r.out()
 	if !st.Recorded {
 		fmt.Fprintf(w, "this clone has not accepted a recipients file yet; %s lists:\n", repo.RecipientsFile)
 		for _, rc := range st.Current {
@@ -160,6 +160,9 @@ func (r *runner) cmdTeamTrust(c *ucli.Context) error {
 	if err := s.vault.Accept(st.Data); err != nil {
 		return fmt.Errorf("team trust: %w", err)
 	}
-	fmt.Fprintf(w, "accepted %s: %d recipients\n", repo.RecipientsFile, len(st.Current))
+	fmt.Fprintf(r.errw(), "accepted %s: %d recipients; new writes encrypt to them\n", repo.RecipientsFile, len(st.Current))
+	if st.Uncommitted {
+		fmt.Fprintf(r.errw(), "note: %s differs from the last commit; teammates get the change only once it is committed and pushed\n", repo.RecipientsFile)
+	}
 	return nil
 }

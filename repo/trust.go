@@ -41,6 +41,9 @@ type TrustState struct {
 	// are keys whose member/device comment changed (it decides which key a
 	// device entry is encrypted to).
 	Added, Removed, Relabelled []codec.Recipient
+	// Uncommitted is set when the work tree's file differs from HEAD's:
+	// accepted, it is used here but teammates do not have it.
+	Uncommitted bool
 }
 
 // OK reports whether the work tree's recipients are the accepted ones.
@@ -126,6 +129,11 @@ func (v *Vault) Trust() (*TrustState, error) {
 		return nil, fmt.Errorf("%s: %w", RecipientsFile, err)
 	}
 	st := &TrustState{Data: data, Current: cur}
+	if head, ok, err := v.db.Head(); err == nil && ok {
+		if committed, found, err := v.db.ReadBlob(head, RecipientsFile); err == nil {
+			st.Uncommitted = !found || !bytes.Equal(committed, data)
+		}
+	}
 	old, err := os.ReadFile(filepath.Join(v.StateDir(), trustedFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
