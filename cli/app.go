@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tresor-dev/tresor/codec"
 )
 
 // Version is set at build time with -ldflags "-X …cli.Version=…".
@@ -130,6 +132,9 @@ func setUsageHandler(c *ucli.Command, path string) {
 // runner holds what every command shares.
 type runner struct {
 	env *Env
+	// keyrings holds the identities unlocked so far, by path: a
+	// passphrase is asked and derived once per process.
+	keyrings map[string]*codec.Keyring
 }
 
 func (r *runner) out() io.Writer  { return r.env.Stdout }
