@@ -119,7 +119,11 @@ var ErrUntrusted = errors.New("recipients not trusted")
 func (e *UntrustedError) Is(target error) bool { return target == ErrUntrusted }
 
 // Trust compares the work tree's recipients file with the accepted one.
-func (v *Vault) Trust() (*TrustState, error) {
+func (v *Vault) Trust() (*TrustState, error) { return v.trust(true) }
+
+// trust is Trust; withHead also compares the file with HEAD's, which the
+// write path (checkTrust) does not need.
+func (v *Vault) trust(withHead bool) (*TrustState, error) {
 	data, err := v.readTracked(RecipientsFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", RecipientsFile, err)
@@ -129,7 +133,7 @@ func (v *Vault) Trust() (*TrustState, error) {
 		return nil, fmt.Errorf("%s: %w", RecipientsFile, err)
 	}
 	st := &TrustState{Data: data, Current: cur}
-	if head, ok, err := v.db.Head(); err == nil && ok {
+	if head, ok, err := v.db.Head(); withHead && err == nil && ok {
 		if committed, found, err := v.db.ReadBlob(head, RecipientsFile); err == nil {
 			st.Uncommitted = !found || !bytes.Equal(committed, data)
 		}
@@ -194,7 +198,7 @@ func diffRecipients(old, cur []codec.Recipient) (added, removed, relabelled []co
 // checkTrust refuses when the work tree's recipients are not the accepted
 // ones. Every write that encrypts goes through it (Prepare).
 func (v *Vault) checkTrust() error {
-	st, err := v.Trust()
+	st, err := v.trust(false)
 	if err != nil {
 		return err
 	}

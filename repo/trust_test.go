@@ -304,3 +304,24 @@ func TestDiffRecipients(t *testing.T) {
 		t.Fatalf("reverse: added %v removed %v relabelled %v", added, removed, relab)
 	}
 }
+
+// BenchmarkCheckTrust: what the trust check adds to every encrypting write
+// (P2 budget for a whole set: 10 ms at 1k entries).
+func BenchmarkCheckTrust(b *testing.B) {
+	root := b.TempDir()
+	kr, err := codec.GenerateIdentity(filepath.Join(root, "id"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := Init(filepath.Join(root, "vault"), InitOptions{Options: Options{Device: "laptop"}, Recipient: kr.Recipient,
+		Author: gitdb.Signature{Name: "A", Email: "a@example.test"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	for b.Loop() {
+		if err := v.checkTrust(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
