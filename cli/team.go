@@ -126,6 +126,9 @@ func (r *runner) cmdTeamTrust(c *ucli.Context) error {
 		fmt.Fprintf(r.errw(), "%s is already trusted (%d recipients); nothing to do\n", repo.RecipientsFile, len(st.Current))
 		return nil
 	}
+	if !c.Bool("yes") && !r.env.StdinTTY {
+		return fmt.Errorf("team trust: not accepted: no terminal to confirm on (%s); check the keys with their owners, then run `tresor team trust --yes`", st.Describe())
+	}
 	// The review is the command's output; what happened goes to stderr.
 	w := r.out()
 	if !st.Recorded {
@@ -146,9 +149,6 @@ func (r *runner) cmdTeamTrust(c *ucli.Context) error {
 		}
 	}
 	if !c.Bool("yes") {
-		if !r.env.StdinTTY {
-			return errors.New("team trust: not accepted: no terminal to confirm on; check the keys above with their owners, then run `tresor team trust --yes`")
-		}
 		ok, err := r.env.Confirm("Accept these recipients? Every later write encrypts to them.")
 		if err != nil {
 			return fmt.Errorf("team trust: %w", err)

@@ -133,14 +133,14 @@ func TestTrustRefusesEveryWrite(t *testing.T) {
 
 	// team trust without a terminal and without --yes accepts nothing.
 	r := h.fails(1, "", []string{"team", "trust"}, "no terminal to confirm on", "tresor team trust --yes")
-	if !strings.Contains(r.stdout, "+ member=mallory device=x "+mallory.Recipient().String()) {
-		t.Fatalf("team trust does not show the change:\n%s", r.stderr)
+	if r.stdout != "" || !strings.Contains(r.stderr, "added: member=mallory device=x "+mallory.Recipient().String()) {
+		t.Fatalf("team trust does not name the change:\n%s", r.stderr)
 	}
 	// On a terminal, answering no accepts nothing either.
 	e, _, errb := h.env("")
 	e.StdinTTY = true
 	e.Confirm = func(string) (bool, error) { return false, nil }
-	if code := Main([]string{"tresor", "team", "trust"}, e); code != 1 || !strings.Contains(errb.String(), "not accepted; nothing changed") {
+	if code := Main([]string{"tresor", "team", "trust"}, e); code != 1 || !strings.Contains(errb.String(), "not accepted; nothing changed") || !strings.Contains(e.Stdout.(*bytes.Buffer).String(), "+ member=mallory device=x "+mallory.Recipient().String()) {
 		t.Fatalf("team trust answered no: %d %s", code, errb.String())
 	}
 	h.fails(1, "sk-test-FAKE-new", []string{"set", "new"}, "recipients not trusted")

@@ -367,6 +367,15 @@ func (v *Vault) Commit(ctx context.Context, prepared []Prepared, msg Message, au
 		}
 		changes = append(changes, gitdb.Change{Path: p.Ref.Path(), Data: p.Data})
 	}
+	for _, ch := range extra {
+		// A new recipients file is built from the current one: if that is
+		// not trusted, committing it would accept what a pull slipped in.
+		if ch.Path == RecipientsFile {
+			if err := v.checkTrust(); err != nil {
+				return err
+			}
+		}
+	}
 	changes = append(changes, extra...)
 	if msg.Device == "" {
 		msg.Device = v.Device

@@ -283,7 +283,16 @@ func TestTrustCommittedByTresorAndNonEncryptingWrites(t *testing.T) {
 	if st, err := f.v.Trust(); err != nil || !st.OK() {
 		t.Fatalf("after tresor's own commit: %+v %v", st, err)
 	}
-	// Untrusted again by hand: removing an entry still works.
+	// Untrusted again by hand: removing an entry still works, but a commit
+	// of a new recipients file (what team add/rm will do) is refused, so it
+	// cannot carry an unreviewed key into the trusted set.
+	os.WriteFile(f.recipientsPath(), append(next, []byte("\n# member=mallory device=x\n"+newKey(t).Recipient().String()+"\n")...), 0o600)
+	cur, _ := os.ReadFile(f.recipientsPath())
+	err := f.v.Commit(context.Background(), nil, Message{Op: "team-add", Summary: "add carol"},
+		gitdb.Signature{Name: "Alice", Email: "alice@example.test"}, gitdb.Change{Path: RecipientsFile, Data: append(cur, []byte("\n"+newKey(t).Recipient().String()+"\n")...)})
+	if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "member=mallory") {
+		t.Fatalf("recipients commit from an untrusted file: %v", err)
+	}
 	os.WriteFile(f.recipientsPath(), orig, 0o600)
 	if err := f.v.Commit(context.Background(), []Prepared{{Ref: Ref{Scope: GlobalScope, Name: "x"}}}, Message{Op: "rm", Entries: []string{"global/x"}},
 		gitdb.Signature{Name: "Alice", Email: "alice@example.test"}); err != nil {
