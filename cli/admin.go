@@ -77,7 +77,7 @@ func (r *runner) cmdInit(c *ucli.Context) error {
 		fmt.Fprintf(r.errw(), "created identity %s (mode 0600; keep it safe and backed up)\n", kr.Path)
 	}
 	if c.Bool("join") {
-		fmt.Fprintf(r.errw(), "give this recipient to a member of the vault; they run `tresor team add YOU RECIPIENT`, push, and you clone:\n")
+		fmt.Fprintf(r.errw(), "give this recipient to a member of the vault; they add it to .tresor/recipients.txt (a `# member=YOU device=DEVICE` line above it), save the entries again, push, and you clone:\n")
 		fmt.Fprintln(r.out(), kr.Recipient)
 		return nil
 	}

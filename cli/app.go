@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tresor-dev/tresor/codec"
 )
 
 // Version is set at build time with -ldflags "-X …cli.Version=…".
@@ -109,7 +111,7 @@ func New(env *Env) *ucli.App {
 		},
 	}
 	r := &runner{env: env}
-	app.Commands = withSubcommand(r.commands(), "mcp", r.mcpInstallCommand(), r.mcpUninstallCommand())
+	app.Commands = withSubcommand(append(r.commands(), r.teamCommand()), "mcp", r.mcpInstallCommand(), r.mcpUninstallCommand())
 	for _, c := range app.Commands {
 		setUsageHandler(c, c.Name)
 	}
@@ -130,6 +132,9 @@ func setUsageHandler(c *ucli.Command, path string) {
 // runner holds what every command shares.
 type runner struct {
 	env *Env
+	// keyrings holds the identities unlocked so far, by path: a
+	// passphrase is asked and derived once per process.
+	keyrings map[string]*codec.Keyring
 }
 
 func (r *runner) out() io.Writer  { return r.env.Stdout }

@@ -89,8 +89,10 @@ func (s *session) unlock() (*codec.Keyring, error) {
 	return kr, nil
 }
 
+// loadIdentity loads the identity, asking for its passphrase on the
+// terminal if it has one (see identity.go).
 func (r *runner) loadIdentity(c *ucli.Context) (*codec.Keyring, error) {
-	return codec.LoadIdentity(r.identityPath(c), r.env.Getenv("TRESOR_ALLOW_INSECURE_IDENTITY") == "1")
+	return r.identity(c, true)
 }
 
 // readLog opens the read log of this clone.

@@ -121,7 +121,14 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		case mine:
 			add("recipients", repo.RecipientsFile, true, fmt.Sprintf("%d recipients, including you", len(rs)))
 		default:
-			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to run `tresor team add`", kr.Recipient, len(rs)))
+			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to add it to %s", kr.Recipient, len(rs), repo.RecipientsFile))
+		}
+	}
+	if st, err := v.Trust(); err == nil {
+		if st.OK() {
+			add("trust", repo.RecipientsFile, true, "accepted on this device")
+		} else {
+			add("trust", repo.RecipientsFile, false, fmt.Sprintf("not trusted: %s; writes are refused until you accept it with `%s`", st.Describe(), repo.TrustCommand))
 		}
 	}
 

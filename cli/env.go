@@ -67,10 +67,13 @@ func ttyFile() (*os.File, error) {
 	return os.OpenFile("/dev/tty", os.O_RDWR, 0)
 }
 
+// errNoTerminal: a prompt found no terminal to ask on.
+var errNoTerminal = errors.New("no terminal to prompt on")
+
 func readPassword(e *Env, prompt string) ([]byte, error) {
 	tty, err := ttyFile()
 	if err != nil {
-		return nil, errors.New("no terminal to prompt on; pipe the value on stdin or use --from-file")
+		return nil, fmt.Errorf("%w; pipe the value on stdin or use --from-file", errNoTerminal)
 	}
 	defer tty.Close()
 	fd := int(tty.Fd())

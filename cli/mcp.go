@@ -71,7 +71,7 @@ func (r *runner) cmdMCPServe(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	kr, keyErr := r.loadIdentity(c)
+	kr, keyErr := r.identity(c, false)
 	if keyErr != nil {
 		// Never prompt: the MCP client owns stdin. Calls that need a value
 		// return this reason instead.

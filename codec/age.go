@@ -46,7 +46,36 @@ func (e *ErrInsecureIdentity) Error() string {
 // LoadIdentity reads an identity file: age keys (AGE-SECRET-KEY-1…, one per
 // line, # comments) or an unencrypted OpenSSH ed25519/rsa private key. A file
 // readable by group or others is refused, as ssh does, unless allowInsecure.
+// A passphrase-protected file is refused with ErrPassphraseRequired: use
+// LoadIdentityWith to unlock it.
 func LoadIdentity(path string, allowInsecure bool) (*Keyring, error) {
+	return LoadIdentityWith(path, IdentityOptions{AllowInsecure: allowInsecure})
+}
+
+// IdentityOptions say how to load an identity file.
+type IdentityOptions struct {
+	// AllowInsecure accepts a file readable by group or others.
+	AllowInsecure bool
+	// Passphrase is asked, once, for an identity file encrypted with a
+	// passphrase (age -p). Nil means there is no one to ask.
+	Passphrase func(prompt string) ([]byte, error)
+	// NoPassphraseHint ends the error when Passphrase is nil: why nobody
+	// can be asked, and what to do.
+	NoPassphraseHint string
+}
+
+// ErrPassphraseRequired: the identity file is encrypted with a passphrase and
+// none could be asked for.
+var ErrPassphraseRequired = errors.New("passphrase-protected")
+
+// ErrWrongPassphrase: the passphrase does not decrypt the identity file.
+var ErrWrongPassphrase = errors.New("wrong passphrase")
+
+// LoadIdentityWith is LoadIdentity that can unlock a passphrase-protected
+// identity file (age -p, ASCII-armored or not): it asks o.Passphrase once and
+// runs scrypt once; the Keyring it returns holds the unwrapped keys, so
+// callers that keep it never ask or derive again.
+func LoadIdentityWith(path string, o IdentityOptions) (*Keyring, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -57,19 +86,91 @@ func LoadIdentity(path string, allowInsecure bool) (*Keyring, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("identity %s is a directory", path)
 	}
-	if st.Mode().Perm()&0o077 != 0 && !allowInsecure {
+	if st.Mode().Perm()&0o077 != 0 && !o.AllowInsecure {
 		return nil, &ErrInsecureIdentity{Path: path, Mode: st.Mode()}
+	}
+	if st.Size() > maxIdentityFile {
+		return nil, fmt.Errorf("identity %s is %d bytes, too large to be an identity file", path, st.Size())
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("identity %s: %w", path, err)
 	}
-	return ParseIdentity(path, data)
+	if !IsEncryptedIdentity(data) {
+		return ParseIdentity(path, data)
+	}
+	if o.Passphrase == nil {
+		hint := o.NoPassphraseHint
+		if hint == "" {
+			hint = "there is no terminal to ask for its passphrase"
+		}
+		return nil, fmt.Errorf("identity %s is %w (age -p) and %s", path, ErrPassphraseRequired, hint)
+	}
+	pass, err := o.Passphrase(fmt.Sprintf("Passphrase for identity %s: ", path))
+	if err != nil {
+		return nil, fmt.Errorf("identity %s is %w (age -p) and %v", path, ErrPassphraseRequired, err)
+	}
+	defer clear(pass)
+	return UnlockIdentity(path, data, pass)
+}
+
+// maxIdentityFile bounds what is read as an identity file (an RSA-16384 key
+// in PEM is under 13 KiB; age key files hold a few keys).
+const maxIdentityFile = 1 << 20
+
+// IsEncryptedIdentity reports whether identity file contents are an age
+// file (binary or ASCII-armored), as `age-keygen | age -p` writes.
+func IsEncryptedIdentity(data []byte) bool {
+	return bytes.HasPrefix(data, []byte("age-encryption.org/")) ||
+		bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte(armor.Header))
+}
+
+// UnlockIdentity decrypts a passphrase-protected identity file with pass
+// (one scrypt derivation) and parses what is inside. Errors never contain
+// the passphrase or key material.
+func UnlockIdentity(path string, data, pass []byte) (*Keyring, error) {
+	if len(pass) == 0 {
+		return nil, fmt.Errorf("identity %s: %w (empty passphrase)", path, ErrWrongPassphrase)
+	}
+	id, err := age.NewScryptIdentity(string(pass))
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %v", path, err)
+	}
+	var src io.Reader = bytes.NewReader(data)
+	if !bytes.HasPrefix(data, []byte("age-encryption.org/")) {
+		src = armor.NewReader(src)
+	}
+	r, err := age.Decrypt(src, id)
+	if err != nil {
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) || errors.Is(err, age.ErrIncorrectIdentity) {
+			return nil, fmt.Errorf("identity %s: %w (or the file is encrypted to a key, not a passphrase)", path, ErrWrongPassphrase)
+		}
+		return nil, fmt.Errorf("identity %s: cannot decrypt the passphrase-protected file: %s", path, ageReason(err))
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, maxIdentityFile+1))
+	if err != nil {
+		clear(plain)
+		return nil, fmt.Errorf("identity %s: cannot decrypt the passphrase-protected file: %s", path, ageReason(err))
+	}
+	if len(plain) > maxIdentityFile {
+		clear(plain)
+		return nil, fmt.Errorf("identity %s: the decrypted file is too large to be an identity file", path)
+	}
+	if IsEncryptedIdentity(plain) {
+		clear(plain)
+		return nil, fmt.Errorf("identity %s: encrypted twice; decrypt it once with `age -d` and protect it with one passphrase", path)
+	}
+	// The keyring keeps plain (LocalKey derives from it): not cleared here.
+	return ParseIdentity(path, plain)
 }
 
 // ParseIdentity parses identity file contents; path is used in errors only.
 // Errors never contain key material.
 func ParseIdentity(path string, data []byte) (*Keyring, error) {
+	if IsEncryptedIdentity(data) {
+		return nil, fmt.Errorf("identity %s is %w (age -p); it must be unlocked first", path, ErrPassphraseRequired)
+	}
 	k := &Keyring{Path: path, secret: data}
 	if bytes.Contains(data, []byte("-----BEGIN")) {
 		id, err := agessh.ParseIdentity(data)

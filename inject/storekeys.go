@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync"
 
-	"filippo.io/age"
-	"filippo.io/age/armor"
 	"github.com/goccy/go-yaml"
 
 	"github.com/tresor-dev/tresor/codec"
@@ -143,43 +141,11 @@ func (a *AgeKeys) keyring() (*codec.Keyring, error) {
 // encrypted with a passphrase (age -p), as passage allows and gopass does,
 // which is asked for with prompt.
 func LoadStoreIdentities(path string, allowInsecure bool, prompt func(string) ([]byte, error)) (*codec.Keyring, error) {
-	data, err := os.ReadFile(path)
-	if err != nil || !bytes.HasPrefix(data, []byte("age-encryption.org/")) && !bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN AGE ENCRYPTED FILE-----")) {
-		return codec.LoadIdentity(path, allowInsecure)
-	}
-	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 && !allowInsecure {
-		return nil, &codec.ErrInsecureIdentity{Path: path, Mode: st.Mode()}
-	}
-	if prompt == nil {
-		return nil, fmt.Errorf("identities %s are passphrase-protected and there is no terminal to ask on", path)
-	}
-	pass, err := prompt(fmt.Sprintf("passphrase for %s: ", path))
-	if err != nil {
-		return nil, fmt.Errorf("identities %s: %w", path, err)
-	}
-	id, err := age.NewScryptIdentity(string(pass))
-	clear(pass)
-	if err != nil {
-		return nil, fmt.Errorf("identities %s: %w", path, err)
-	}
-	var src io.Reader = bytes.NewReader(data)
-	if !bytes.HasPrefix(data, []byte("age-encryption.org/")) {
-		src = armor.NewReader(src)
-	}
-	r, err := age.Decrypt(src, id)
-	if err != nil {
-		var nm *age.NoIdentityMatchError
-		if errors.As(err, &nm) || strings.Contains(err.Error(), "incorrect passphrase") {
-			return nil, fmt.Errorf("identities %s: wrong passphrase (or not encrypted with a passphrase)", path)
-		}
-		return nil, fmt.Errorf("identities %s: cannot decrypt: %v", path, err)
-	}
-	plain, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("identities %s: cannot decrypt: %v", path, err)
-	}
-	defer clear(plain)
-	return codec.ParseIdentity(path, plain)
+	return codec.LoadIdentityWith(path, codec.IdentityOptions{
+		AllowInsecure:    allowInsecure,
+		Passphrase:       prompt,
+		NoPassphraseHint: "there is no terminal to ask for its passphrase",
+	})
 }
 
 // Decrypt decrypts one age file.

@@ -257,7 +257,7 @@ func (v *Vault) explainDecrypt(r Ref, kr *codec.Keyring, err error) error {
 	switch {
 	case errors.Is(err, codec.ErrNotForYou):
 		return &DecryptError{Kind: codec.ErrNotForYou, Msg: fmt.Sprintf(
-			"not encrypted to your identity %s (public key %s); ask a member who can read it to re-encrypt it for you (`tresor team add`), or check that your key is in %s",
+			"not encrypted to your identity %s (public key %s); ask a member who can read it to add your public key to %s and save the entry again",
 			kr.Path, kr.Recipient, RecipientsFile)}
 	case errors.Is(err, codec.ErrCorrupt):
 		return &DecryptError{Kind: codec.ErrCorrupt, Msg: fmt.Sprintf(
@@ -287,6 +287,16 @@ func (v *Vault) Prepare(puts []Put) ([]Prepared, error) {
 	cat, err := v.Catalog()
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range puts {
+		if p.Entry != nil {
+			// Encrypting to a recipients set this device has not accepted
+			// would hand the value to whoever a remote added.
+			if err := v.checkTrust(); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	out := make([]Prepared, 0, len(puts))
 	for _, p := range puts {
@@ -357,13 +367,30 @@ func (v *Vault) Commit(ctx context.Context, prepared []Prepared, msg Message, au
 		}
 		changes = append(changes, gitdb.Change{Path: p.Ref.Path(), Data: p.Data})
 	}
+	for _, ch := range extra {
+		// A new recipients file is built from the current one: if that is
+		// not trusted, committing it would accept what a pull slipped in.
+		if ch.Path == RecipientsFile {
+			if err := v.checkTrust(); err != nil {
+				return err
+			}
+		}
+	}
 	changes = append(changes, extra...)
 	if msg.Device == "" {
 		msg.Device = v.Device
 	}
 	author.When = v.clock()
-	_, err = v.db.Commit(changes, msg.String(), author)
-	return err
+	if _, err = v.db.Commit(changes, msg.String(), author); err != nil {
+		return err
+	}
+	// A recipients file this device commits itself is one it accepts.
+	for _, ch := range extra {
+		if ch.Path == RecipientsFile && !ch.Delete {
+			return v.recordTrusted(ch.Data)
+		}
+	}
+	return nil
 }
 
 // Item is one entry file found in the work tree.

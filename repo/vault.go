@@ -174,6 +174,9 @@ func Init(dir string, o InitOptions) (v *Vault, err error) {
 	if _, err := db.Commit(changes, msg.String(), withTime(o.Author, v.clock())); err != nil {
 		return nil, err
 	}
+	if err := v.recordTrusted(recips); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
