@@ -510,7 +510,9 @@ func (r *runner) cmdMv(c *ucli.Context) error {
 	if to == from {
 		return usagef("mv: %s and %s are the same entry", from, to)
 	}
-	if s.vault.Exists(to) {
+	// A case-only rename (Foo -> foo) is one file on macOS and Windows,
+	// where Exists(to) finds the entry itself.
+	if repo.FoldName(to.Path()) != repo.FoldName(from.Path()) && s.vault.Exists(to) {
 		return &repo.EntryError{Ref: to.String(), Err: errors.New("already exists; remove it first or choose another name")}
 	}
 	data, err := s.vault.ReadFile(from)

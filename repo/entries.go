@@ -139,7 +139,7 @@ func (v *Vault) candidates(name string, scope *Scope, ctx Context) ([]Ref, error
 // caseVariant finds an existing entry whose name differs from r's only by
 // letter case.
 func (v *Vault) caseVariant(r Ref) (string, bool) {
-	conflict, err := v.caseConflict(r)
+	conflict, err := v.caseConflict(r, nil)
 	if err != nil || conflict == "" {
 		return "", false
 	}
@@ -148,8 +148,10 @@ func (v *Vault) caseVariant(r Ref) (string, bool) {
 
 // caseConflict walks r's path and reports an existing sibling, at any level,
 // whose name equals r's segment ignoring case but is not identical: on macOS
-// and Windows both would land in one file.
-func (v *Vault) caseConflict(r Ref) (string, error) {
+// and Windows both would land in one file. Entry files in going (paths
+// that the same commit deletes) are not conflicts: renaming an entry to a
+// case variant of itself is allowed.
+func (v *Vault) caseConflict(r Ref, going map[string]bool) (string, error) {
 	rel := r.Path()
 	dir := v.Dir
 	for _, seg := range strings.Split(rel, "/") {
@@ -164,6 +166,9 @@ func (v *Vault) caseConflict(r Ref) (string, error) {
 		for _, e := range ents {
 			if e.Name() != seg && FoldName(e.Name()) == want {
 				other := path.Join(strings.TrimPrefix(strings.TrimPrefix(dir, v.Dir), "/"), e.Name())
+				if !e.IsDir() && going[filepath.ToSlash(other)] {
+					continue
+				}
 				if ref, ok := PathRef(filepath.ToSlash(other)); ok {
 					return ref.String(), nil
 				}
@@ -340,6 +345,16 @@ func (v *Vault) Commit(ctx context.Context, prepared []Prepared, msg Message, au
 	}
 	defer unlock()
 	changes := make([]gitdb.Change, 0, len(prepared)+len(extra))
+	going := map[string]bool{}
+	for _, p := range prepared {
+		if p.Data == nil {
+			going[p.Ref.Path()] = true
+		}
+	}
+	// Deletions first: on a case-insensitive file system, renaming Foo to
+	// foo must remove Foo.age before writing foo.age, not after.
+	prepared = append([]Prepared(nil), prepared...)
+	sort.SliceStable(prepared, func(i, j int) bool { return prepared[i].Data == nil && prepared[j].Data != nil })
 	for _, p := range prepared {
 		if p.Data == nil {
 			if !v.Exists(p.Ref) {
@@ -349,7 +364,7 @@ func (v *Vault) Commit(ctx context.Context, prepared []Prepared, msg Message, au
 			continue
 		}
 		if !v.Exists(p.Ref) {
-			if other, err := v.caseConflict(p.Ref); err != nil {
+			if other, err := v.caseConflict(p.Ref, going); err != nil {
 				return err
 			} else if other != "" {
 				return &EntryError{Ref: p.Ref.String(), Err: fmt.Errorf("differs only by letter case from existing %q; names are unique ignoring case so the vault works on macOS and Windows", other)}

@@ -180,3 +180,53 @@ func FuzzCleanName(f *testing.F) {
 		}
 	})
 }
+
+// No entry's directory can be another entry's file, in any letter case:
+// "x" is x.age, so the directory of "x.age/y" must not be x.age. Every
+// H06 name, with ".age" and ".AGE" appended to each of its segments, maps to
+// one canonical path and back.
+func TestNamePathDirNeverAFile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "cases", "H06-entry-names-paths", "names-accept.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		names = append(names, n)
+		segs := strings.Split(n, "/")
+		for i := range segs {
+			for _, ext := range []string{".age", ".AGE", ".Age"} {
+				v := append([]string(nil), segs...)
+				v[i] += ext
+				names = append(names, strings.Join(v, "/"), strings.Join(v, "/")+"/child")
+			}
+		}
+	}
+	files, dirs := map[string]string{}, map[string]string{}
+	for _, n := range names {
+		c, err := CleanName(n)
+		if err != nil {
+			t.Fatalf("CleanName(%q): %v", n, err)
+		}
+		p := NamePath(c)
+		if back, ok := PathName(p); !ok || back != c {
+			t.Errorf("PathName(NamePath(%q) = %q) = %q, %v", c, p, back, ok)
+		}
+		files[FoldName(p)] = c
+		segs := strings.Split(p, "/")
+		for i := 1; i < len(segs); i++ {
+			dirs[FoldName(strings.Join(segs[:i], "/"))] = c
+		}
+	}
+	for d, n := range dirs {
+		if f, ok := files[d]; ok {
+			t.Errorf("the directory of %q is the file of %q (%s)", n, f, d)
+		}
+	}
+	// Non-canonical spellings are not entries: one file per name.
+	for _, p := range []string{"x.age/y.age", "x.AGE/y.age", "%41.age", "a%2Fb.age"} {
+		if n, ok := PathName(p); ok {
+			t.Errorf("PathName(%q) = %q, want not an entry", p, n)
+		}
+	}
+}
