@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -227,6 +228,33 @@ func TestNamePathDirNeverAFile(t *testing.T) {
 	for _, p := range []string{"x.age/y.age", "x.AGE/y.age", "%41.age", "a%2Fb.age"} {
 		if n, ok := PathName(p); ok {
 			t.Errorf("PathName(%q) = %q, want not an entry", p, n)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	rot := now.Add(-10 * 24 * time.Hour)
+	for _, c := range []struct {
+		expires, every, def string
+		rotated             time.Time
+		want                string
+	}{
+		{"", "", "", rot, StatusOK},
+		{"2020-01-01", "", "", rot, StatusExpired},
+		{"2026-12-01", "", "", rot, StatusExpired}, // the day itself
+		{"2026-12-20", "", "", rot, StatusExpiring},
+		{"2027-06-01", "", "", rot, StatusOK},
+		{"not-a-date", "", "", rot, StatusOK},
+		{"", "7d", "", rot, StatusStale},
+		{"", "30d", "", rot, StatusOK},
+		{"", "", "7d", rot, StatusStale}, // vault default
+		{"", "never", "7d", rot, StatusOK},
+		{"", "7d", "", time.Time{}, StatusOK}, // history does not say
+		{"2020-01-01", "7d", "", rot, StatusExpired},
+	} {
+		if got := Status(c.expires, c.every, c.def, c.rotated, now); got != c.want {
+			t.Errorf("Status(%q, %q, %q) = %q, want %q", c.expires, c.every, c.def, got, c.want)
 		}
 	}
 }
