@@ -77,7 +77,7 @@ func (r *runner) cmdInit(c *ucli.Context) error {
 		fmt.Fprintf(r.errw(), "created identity %s (mode 0600; keep it safe and backed up)\n", kr.Path)
 	}
 	if c.Bool("join") {
-		fmt.Fprintf(r.errw(), "give this recipient to a member of the vault; they run `tresor team add YOU RECIPIENT`, push, and you clone:\n")
+		fmt.Fprintf(r.errw(), "give this recipient to a member of the vault; they add it as a line of %s and commit it, change the entries you need (a `tresor set` or `tresor edit` encrypts to every key listed there), push, and you git clone the vault:\n", repo.RecipientsFile)
 		fmt.Fprintln(r.out(), kr.Recipient)
 		return nil
 	}

@@ -17,6 +17,7 @@ type doctorFinding struct {
 	Check   string `json:"check"`
 	Subject string `json:"subject,omitempty"`
 	OK      bool   `json:"ok"`
+	Warning bool   `json:"warning,omitempty"` // OK, but worth fixing
 	Msg     string `json:"message"`
 	Fixed   bool   `json:"fixed,omitempty"`
 }
@@ -98,6 +99,15 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		if p.Fixable && !fix {
 			msg += " (fixable: tresor doctor --fix)"
 		}
+		if p.Mode() {
+			// git clone and git pull write 0644 files and 0755
+			// directories under a usual umask. The files are age
+			// ciphertext, the bytes any clone holds: other local users
+			// see entry names and ciphertext, not values. A warning.
+			f := add("repository", p.Path, true, msg)
+			f.Warning = true
+			continue
+		}
 		add("repository", p.Path, false, msg)
 	}
 	if len(problems) == 0 && err == nil {
@@ -121,7 +131,7 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		case mine:
 			add("recipients", repo.RecipientsFile, true, fmt.Sprintf("%d recipients, including you", len(rs)))
 		default:
-			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to run `tresor team add`", kr.Recipient, len(rs)))
+			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to add it as a line of "+repo.RecipientsFile+", commit it, and change your entries (a `tresor set` or `tresor edit` encrypts to every key listed there)", kr.Recipient, len(rs)))
 		}
 	}
 
@@ -188,6 +198,8 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 			mark := "ok  "
 			if !f.OK {
 				mark = "FAIL"
+			} else if f.Warning {
+				mark = "WARN"
 			} else if f.Fixed {
 				mark = "FIX "
 			}

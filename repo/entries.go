@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -231,6 +232,12 @@ func (v *Vault) Load(r Ref, kr *codec.Keyring) (*Loaded, error) {
 func (v *Vault) Decode(r Ref, data []byte, kr *codec.Keyring) (*Loaded, error) {
 	doc, err := kr.Decrypt(data)
 	if err != nil {
+		// A header damaged after its commit reads as "not for you": say
+		// what it is when the committed copy decrypts.
+		if !errors.Is(err, codec.ErrNotForYou) {
+		} else if derr := v.damagedInWorktree(r, data, kr); derr != nil {
+			return nil, &EntryError{Ref: r.String(), Err: derr}
+		}
 		return nil, &EntryError{Ref: r.String(), Err: v.explainDecrypt(r, kr, err)}
 	}
 	e, err := codec.Unmarshal(doc)
@@ -262,7 +269,7 @@ func (v *Vault) explainDecrypt(r Ref, kr *codec.Keyring, err error) error {
 	switch {
 	case errors.Is(err, codec.ErrNotForYou):
 		return &DecryptError{Kind: codec.ErrNotForYou, Msg: fmt.Sprintf(
-			"not encrypted to your identity %s (public key %s); ask a member who can read it to re-encrypt it for you (`tresor team add`), or check that your key is in %s",
+			"not encrypted to your identity %s (public key %s); ask a member who can read it to add your public key as a line of %s, commit it, and then change the entry (any change made with `tresor set` or `tresor edit` encrypts it to every key listed there)",
 			kr.Path, kr.Recipient, RecipientsFile)}
 	case errors.Is(err, codec.ErrCorrupt):
 		return &DecryptError{Kind: codec.ErrCorrupt, Msg: fmt.Sprintf(
@@ -270,6 +277,32 @@ func (v *Vault) explainDecrypt(r Ref, kr *codec.Keyring, err error) error {
 			err, r)}
 	}
 	return &DecryptError{Kind: err, Msg: err.Error()}
+}
+
+// damagedInWorktree explains a decryption failure of data, r's work-tree
+// file, when HEAD holds a different copy that does decrypt: the file was
+// damaged (a bit flip, a bad edit) after its commit, and the key is fine.
+// It returns nil when that is not the case.
+func (v *Vault) damagedInWorktree(r Ref, data []byte, kr *codec.Keyring) error {
+	if v.db == nil || kr == nil {
+		return nil
+	}
+	head, ok, err := v.db.Head()
+	if err != nil || !ok {
+		return nil
+	}
+	committed, ok, err := v.db.ReadBlob(head, r.Path())
+	if err != nil || !ok || bytes.Equal(committed, data) {
+		return nil
+	}
+	doc, err := kr.Decrypt(committed)
+	if err != nil {
+		return nil
+	}
+	clear(doc)
+	return &DecryptError{Kind: codec.ErrCorrupt, Msg: fmt.Sprintf(
+		"the file %s is damaged: it differs from its last commit, which decrypts; nothing was decrypted. Restore the committed copy with `tresor doctor --fix`",
+		r.Path())}
 }
 
 // Put is one change of an Apply: an entry to write, or nil to delete.
