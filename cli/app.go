@@ -126,6 +126,10 @@ func setUsageHandler(c *ucli.Command, path string) {
 	c.OnUsageError = func(ctx *ucli.Context, err error, isSub bool) error {
 		return usagef("%s: %s (see `tresor %s --help`)", path, err.Error(), path)
 	}
+	// urfave gives every command a "help" subcommand with the alias "h",
+	// so `tresor remote add h URL` or `tresor push h` printed help instead
+	// of using a remote named h. Help is --help / -h only.
+	c.HideHelpCommand = true
 	for _, s := range c.Subcommands {
 		setUsageHandler(s, path+" "+s.Name)
 	}
