@@ -63,7 +63,7 @@ func (r *runner) open(c *ucli.Context) (*session, error) {
 func (r *runner) openWith(c *ucli.Context, o repo.Options) (*session, error) {
 	// Plaintext left by an edit whose process was killed (kill -9 cannot
 	// be caught) is wiped by the next command.
-	for _, d := range r.sweepEditDirs() {
+	for _, d := range r.sweepEditDirs(false) {
 		fmt.Fprintf(r.errw(), "wiped %s, left by an interrupted tresor edit\n", d)
 	}
 	o.Clock, o.Device = r.env.Now, r.deviceName()

@@ -50,6 +50,11 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		add("identity", idPath, true, "readable, mode 0600, public key "+kr.Recipient)
 	}
 
+	// Plaintext left by killed edits, the temporary directory included.
+	for _, d := range r.sweepEditDirs(true) {
+		f := add("edit", d, true, "wiped plaintext left by an interrupted tresor edit")
+		f.Fixed = true
+	}
 	s, err := r.openWith(c, repo.Options{KeepJournal: true})
 	if err != nil {
 		return err

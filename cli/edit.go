@@ -158,11 +158,16 @@ func makeEditDir(base string) (string, error) {
 // process that no longer exists. A directory without a pid file is left
 // alone (its edit may have just begun). It returns what it removed. It is
 // cheap (one ReadDir per base) and runs before every command that opens the
-// vault, and in doctor.
-func (r *runner) sweepEditDirs() []string {
+// vault; withTemp adds the temporary directory (edit's last resort, often
+// crowded), which edit and doctor sweep.
+func (r *runner) sweepEditDirs(withTemp bool) []string {
 	var removed []string
 	seen := map[string]bool{}
-	for _, base := range append(r.editBases(), os.TempDir()) {
+	bases := r.editBases()
+	if withTemp {
+		bases = append(bases, os.TempDir())
+	}
+	for _, base := range bases {
 		if seen[base] {
 			continue
 		}
@@ -269,6 +274,9 @@ func (r *runner) cmdEdit(c *ucli.Context) error {
 	}
 	if err := s.logRead("edit", l.Ref, "", []byte(l.Entry.Fields[l.Type.Primary]), access.ResultOK, ""); err != nil {
 		return err
+	}
+	for _, d := range r.sweepEditDirs(true) {
+		fmt.Fprintf(r.errw(), "wiped %s, left by an interrupted tresor edit\n", d)
 	}
 	dir, err := r.editDir()
 	if err != nil {

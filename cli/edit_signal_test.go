@@ -153,3 +153,26 @@ func TestEditSkipsDiskRuntimeDir(t *testing.T) {
 		t.Errorf("the plaintext went to %q, want /dev/shm", data)
 	}
 }
+
+// doctor finds and wipes a dead edit's directory in the temporary
+// directory too (edit's last resort when there is no tmpfs).
+func TestDoctorWipesDeadEditInTempDir(t *testing.T) {
+	h := newHome(t)
+	h.ok("", "init")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := filepath.Join(tmp, editDirPrefix+"dead")
+	os.Mkdir(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, editFile), []byte("value: sk-test-FAKE-left-behind\n"), 0o600)
+	// A pid that exited: a finished child's.
+	c := exec.Command("true")
+	c.Run()
+	os.WriteFile(filepath.Join(dir, editPIDFile), []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o600)
+	r := h.ok("", "doctor")
+	if !strings.Contains(r.stdout, "FIX  edit "+dir+": wiped plaintext") {
+		t.Errorf("doctor did not report the wipe: %q", r.stdout)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s survived doctor: %v", dir, err)
+	}
+}
