@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/google/renameio/v2"
@@ -137,6 +138,20 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 			add("recipients", repo.RecipientsFile, true, fmt.Sprintf("%d recipients, including you", len(rs)))
 		default:
 			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to add it as a line of "+repo.RecipientsFile+", commit it, and change your entries (a `tresor set` or `tresor edit` encrypts to every key listed there)", kr.Recipient, len(rs)))
+		}
+	}
+
+	// Committed files at a path that is no longer their entry's (an older
+	// tresor wrote the directory of "q.age/z" as q.age/, which is the file
+	// of "q"): not listed, so named here with the rename that fixes them.
+	if head, ok, err := v.DB().Head(); err == nil && ok {
+		files, _ := v.DB().Files(head)
+		for p := range files {
+			if ref, ok := repo.MisplacedEntry(p); ok {
+				to := ref.Path()
+				add("entry", ref.String(), false, fmt.Sprintf("committed at %s, which is not its file name; rename it: cd %s && mkdir -p %s && git mv %s %s && git commit -m 'move %s'",
+					p, v.Dir, path.Dir(to), p, to, ref))
+			}
 		}
 	}
 

@@ -258,3 +258,23 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+// A file an older tresor wrote for "q.age/z" (directory q.age) is not an
+// entry now; MisplacedEntry names the entry and its proper path.
+func TestMisplacedEntry(t *testing.T) {
+	for p, want := range map[string]string{
+		"global/q.age/z.age":         "global/q%2Eage/z.age",
+		"projects/web/a/B.AGE/c.age": "projects/web/a/B%2EAGE/c.age",
+		"global/%41.age":             "global/A.age",
+	} {
+		r, ok := MisplacedEntry(p)
+		if !ok || r.Path() != want {
+			t.Errorf("MisplacedEntry(%q) = %v (%s), %v; want %s", p, r, r.Path(), ok, want)
+		}
+	}
+	for _, p := range []string{"global/ok.age", "global/.hidden.age", "global/x.txt", "global/a%2Fb.age"} {
+		if r, ok := MisplacedEntry(p); ok {
+			t.Errorf("MisplacedEntry(%q) = %v, want not misplaced", p, r)
+		}
+	}
+}
