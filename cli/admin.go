@@ -246,7 +246,7 @@ func (r *runner) cmdAccessVerify(c *ucli.Context) error {
 	}
 	n, err := l.Verify()
 	if err != nil {
-		return fmt.Errorf("read log %s: %w", l.Path(), err)
+		return err // names the log file already
 	}
 	if c.Bool("json") {
 		return writeJSON(r.out(), map[string]any{"ok": true, "records": n})
