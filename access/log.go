@@ -28,7 +28,11 @@ const (
 	logName  = "access.log"
 	lockName = "access.log.lock"
 	keyName  = "log.key"
-	keySize  = 32
+	// anchorName holds the sequence number and hash of the last record
+	// appended, so that cutting records off the end of the log, or deleting
+	// it, shows in Verify (the hash chain alone cannot show either).
+	anchorName = "access.anchor"
+	keySize    = 32
 )
 
 // Log is the read log of one clone: <vault>/.git/tresor/access.log.
@@ -206,7 +210,14 @@ func (l *Log) AppendAll(rs []Record) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("access log %s: %w; run `tresor access verify`", l.path, err)
 	}
+	anc, err := l.readAnchor()
+	if err != nil {
+		return nil, fmt.Errorf("%w; run `tresor access verify`", err)
+	}
 	seq, prev := uint64(1), ""
+	if last == nil && anc.seq > 0 {
+		return nil, fmt.Errorf("access log %s: %s; run `tresor access verify`", l.path, anc.missing())
+	}
 	if last != nil {
 		var lr Record
 		if err := parseLine(last, &lr); err != nil || lr.Seq == 0 {
@@ -216,6 +227,9 @@ func (l *Log) AppendAll(rs []Record) ([]Record, error) {
 			return nil, fmt.Errorf("access log %s: the last line is not a valid record (%v); run `tresor access verify`", l.path, err)
 		}
 		seq, prev = lr.Seq+1, hashLine(last)
+		if err := anc.checkLast(lr.Seq, prev); err != nil {
+			return nil, fmt.Errorf("access log %s: %w; run `tresor access verify`", l.path, err)
+		}
 	}
 	if end < size {
 		if err := f.Truncate(end); err != nil {
@@ -255,6 +269,12 @@ func (l *Log) AppendAll(rs []Record) ([]Record, error) {
 		if err := syncDir(l.dir); err != nil {
 			return nil, fmt.Errorf("access log %s: fsync directory: %w", l.path, err)
 		}
+	}
+	// The records are on disk; the anchor follows them. It is not fsynced:
+	// after a crash it may lag the log by the records of the last appends,
+	// which Verify accepts (an anchor ahead of the log is what it refuses).
+	if err := l.writeAnchor(seq-1, prev); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -469,6 +489,20 @@ func (l *Log) Records(f Filter) ([]Record, error) {
 // rewriting the log from some line onward with fresh hashes, leaves a chain
 // that verifies. It shows edits, removals and reorderings in the middle.
 func (l *Log) Verify() (n int, err error) {
+	anc, err := l.readAnchor()
+	if err != nil {
+		return 0, err
+	}
+	if f, err := l.openRead(); err != nil {
+		return 0, err
+	} else if f == nil {
+		if anc.seq > 0 {
+			return 0, &LineError{Path: l.path, Line: 1, Reason: anc.missing()}
+		}
+		return 0, nil
+	} else {
+		f.Close()
+	}
 	prev := ""
 	_, err = l.eachLine(func(i int, line []byte) error {
 		fail := func(format string, args ...any) error {
@@ -487,8 +521,108 @@ func (l *Log) Verify() (n int, err error) {
 			return fail("sequence number is %d, want %d (lines removed, inserted or reordered)", r.Seq, i)
 		}
 		prev = hashLine(line)
+		if r.Seq == anc.seq && prev != anc.hash {
+			return fail("differs from the record %s holds for it (the log was rewritten from here on)", anchorName)
+		}
 		n = i
 		return nil
 	})
+	if err == nil && uint64(n) < anc.seq {
+		return n, &LineError{Path: l.path, Line: n + 1, Reason: fmt.Sprintf("missing: the log ends after %d records but %s records that %d were written (the end of the log was cut off)", n, anchorName, anc.seq)}
+	}
 	return n, err
+}
+
+// anchor is the content of access.anchor: the sequence number and line hash
+// of the last record appended. The zero anchor (no file) asks nothing.
+type anchor struct {
+	seq  uint64
+	hash string
+}
+
+// anchorLen is the fixed size of access.anchor: "v1 SEQ HASH\n" with SEQ
+// as 20 digits, so that each append overwrites it in place with one write.
+const anchorLen = 3 + 20 + 1 + 64 + 1
+
+func (a anchor) missing() string {
+	return fmt.Sprintf("the log is missing but %s records that %d records were written (the log was deleted; to start a new log, move both files aside)", anchorName, a.seq)
+}
+
+// checkLast checks the last record of the log (seq, hash) against the
+// anchor: a log that ends before the anchor was cut off.
+func (a anchor) checkLast(seq uint64, hash string) error {
+	switch {
+	case seq < a.seq:
+		return fmt.Errorf("the log ends at record %d but %s records that %d were written (the end of the log was cut off)", seq, anchorName, a.seq)
+	case seq == a.seq && hash != a.hash:
+		return fmt.Errorf("the last record differs from the one %s records (the log was rewritten)", anchorName)
+	}
+	return nil
+}
+
+func (l *Log) anchorPath() string { return filepath.Join(l.dir, anchorName) }
+
+// readAnchor reads access.anchor; a missing file is the zero anchor (a log
+// written before anchors existed, or a new clone).
+func (l *Log) readAnchor() (anchor, error) {
+	path := l.anchorPath()
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return anchor{}, nil
+	}
+	if err != nil {
+		return anchor{}, fmt.Errorf("access: %w", err)
+	}
+	defer f.Close()
+	if _, err := checkRegular(f, path); err != nil {
+		return anchor{}, err
+	}
+	buf := make([]byte, anchorLen+1)
+	n, _ := io.ReadFull(f, buf)
+	a, ok := parseAnchor(buf[:n])
+	if !ok {
+		return anchor{}, fmt.Errorf("access: anchor file %s is damaged (want %d bytes \"v1 SEQ HASH\")", path, anchorLen)
+	}
+	return a, nil
+}
+
+func parseAnchor(b []byte) (anchor, bool) {
+	if len(b) != anchorLen || string(b[:3]) != "v1 " || b[23] != ' ' || b[anchorLen-1] != '\n' {
+		return anchor{}, false
+	}
+	var a anchor
+	for _, c := range b[3:23] {
+		if c < '0' || c > '9' {
+			return anchor{}, false
+		}
+		if a.seq > (1<<64-1-uint64(c-'0'))/10 {
+			return anchor{}, false
+		}
+		a.seq = a.seq*10 + uint64(c-'0')
+	}
+	h := b[24 : anchorLen-1]
+	if _, err := hex.DecodeString(string(h)); err != nil || string(h) != string(bytes.ToLower(h)) {
+		return anchor{}, false
+	}
+	a.hash = string(h)
+	return a, true
+}
+
+// writeAnchor records seq and hash as the last record appended, overwriting
+// access.anchor in place (one write of a fixed size).
+func (l *Log) writeAnchor(seq uint64, hash string) error {
+	path := l.anchorPath()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("access: write anchor: %w", err)
+	}
+	defer f.Close()
+	if _, err := checkRegular(f, path); err != nil {
+		return err
+	}
+	line := fmt.Sprintf("v1 %020d %s\n", seq, hash)
+	if _, err := f.WriteAt([]byte(line), 0); err != nil {
+		return fmt.Errorf("access: write anchor %s: %w", path, err)
+	}
+	return nil
 }

@@ -653,3 +653,85 @@ func TestConcurrentProcesses(t *testing.T) {
 		}
 	}
 }
+
+// The hash chain cannot show records cut off the end, or the whole log
+// deleted; access.anchor, rewritten by every append, does.
+func TestAnchorDetectsTruncationAndDeletion(t *testing.T) {
+	cases := []struct {
+		name    string
+		tamper  func(t *testing.T, l *Log, lines [][]byte)
+		want    string
+		wantN   int
+		wantApp string
+	}{
+		{"last line cut off", func(t *testing.T, l *Log, ls [][]byte) { writeLines(t, l, ls[:4]) },
+			"line 5: missing: the log ends after 4 records but access.anchor records that 5 were written", 4, "ends at record 4"},
+		{"all but the first line cut off", func(t *testing.T, l *Log, ls [][]byte) { writeLines(t, l, ls[:1]) },
+			"line 2: missing: the log ends after 1 records", 1, "ends at record 1"},
+		{"emptied", func(t *testing.T, l *Log, ls [][]byte) { writeLines(t, l, nil) },
+			"line 1: missing", 0, "the log is missing"},
+		{"deleted", func(t *testing.T, l *Log, ls [][]byte) { os.Remove(l.Path()) },
+			"the log is missing but access.anchor records that 5 records were written", 0, "the log is missing"},
+		{"last line rewritten with a valid chain", func(t *testing.T, l *Log, ls [][]byte) {
+			ls[4] = bytes.Replace(ls[4], []byte("global/e4"), []byte("global/eX"), 1)
+			writeLines(t, l, ls)
+		}, "line 5: differs from the record access.anchor holds", 4, "the last record differs"},
+		{"anchor damaged", func(t *testing.T, l *Log, ls [][]byte) {
+			os.WriteFile(filepath.Join(filepath.Dir(l.Path()), "access.anchor"), []byte("v1 garbage\n"), 0o600)
+		}, "anchor file", 0, "anchor file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := openTest(t)
+			for i := range 5 {
+				mustAppend(t, l, read(ClientCLI, "get", fmt.Sprintf("global/e%d", i)))
+			}
+			lines := logLines(t, l)
+			c.tamper(t, l, lines[:len(lines)-1])
+			n, err := l.Verify()
+			if err == nil || !strings.Contains(err.Error(), c.want) || n != c.wantN {
+				t.Fatalf("Verify() = %d, %v; want %d, an error containing %q", n, err, c.wantN, c.want)
+			}
+			// Append refuses too: a new log must not paper over the loss.
+			before, _ := os.ReadFile(l.Path())
+			if _, err := l.Append(read(ClientCLI, "get", "global/next")); err == nil || !strings.Contains(err.Error(), c.wantApp) {
+				t.Fatalf("Append after tampering = %v; want a refusal containing %q", err, c.wantApp)
+			}
+			if after, _ := os.ReadFile(l.Path()); !bytes.Equal(before, after) {
+				t.Error("a refused Append changed the log")
+			}
+		})
+	}
+}
+
+// A crash between the log's fsync and the anchor's write leaves the anchor
+// one append behind: that is not damage. A log from before anchors existed
+// (no anchor file) verifies, and its next append creates the anchor.
+func TestAnchorLagAndMissingAnchor(t *testing.T) {
+	l := openTest(t)
+	for i := range 3 {
+		mustAppend(t, l, read(ClientCLI, "get", fmt.Sprintf("global/e%d", i)))
+	}
+	anc := filepath.Join(filepath.Dir(l.Path()), "access.anchor")
+	old, err := os.ReadFile(anc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, read(ClientCLI, "get", "global/e3"))
+	if err := os.WriteFile(anc, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.Verify(); n != 4 || err != nil {
+		t.Fatalf("Verify with a lagging anchor = %d, %v; want 4, nil", n, err)
+	}
+	mustAppend(t, l, read(ClientCLI, "get", "global/e4"))
+	os.Remove(anc)
+	if n, err := l.Verify(); n != 5 || err != nil {
+		t.Fatalf("Verify without an anchor = %d, %v; want 5, nil", n, err)
+	}
+	mustAppend(t, l, read(ClientCLI, "get", "global/e5"))
+	writeLines(t, l, logLines(t, l)[:5])
+	if _, err := l.Verify(); err == nil {
+		t.Fatal("the anchor was not recreated by the next append")
+	}
+}

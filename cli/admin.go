@@ -34,15 +34,34 @@ func (r *runner) catalog(c *ucli.Context) (*schemas.Catalog, error) {
 }
 
 // identityFor returns the identity at the configured path, creating one
-// when there is none.
-func (r *runner) identityFor(c *ucli.Context) (kr *codec.Keyring, created bool, err error) {
+// when there is none. undo removes what it created (the file and the
+// directories made for it), for a command that then fails: a failed init
+// leaves nothing behind. undo is a no-op when nothing was created.
+func (r *runner) identityFor(c *ucli.Context) (kr *codec.Keyring, created bool, undo func(), err error) {
+	undo = func() {}
 	p := r.identityPath(c)
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		// The directories GenerateIdentity will create, deepest first.
+		var made []string
+		for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
+				break
+			}
+			made = append(made, d)
+		}
 		kr, err := codec.GenerateIdentity(p)
-		return kr, true, err
+		if err != nil {
+			return nil, false, undo, err
+		}
+		return kr, true, func() {
+			os.Remove(p)
+			for _, d := range made {
+				os.Remove(d) // only if empty
+			}
+		}, nil
 	}
 	kr, err = r.loadIdentity(c)
-	return kr, false, err
+	return kr, false, undo, err
 }
 
 // textconvCommand is what git runs for redacted diffs: this binary when it
@@ -69,15 +88,15 @@ func (r *runner) cmdInit(c *ucli.Context) error {
 	if repo.Within(r.vaultDir(c), r.identityPath(c)) {
 		return usagef("init: the identity %s would be inside the vault %s, where it would be committed and pushed; keep it outside", r.identityPath(c), r.vaultDir(c))
 	}
-	kr, created, err := r.identityFor(c)
+	kr, created, undo, err := r.identityFor(c)
 	if err != nil {
 		return err
 	}
-	if created {
-		fmt.Fprintf(r.errw(), "created identity %s (mode 0600; keep it safe and backed up)\n", kr.Path)
-	}
 	if c.Bool("join") {
-		fmt.Fprintf(r.errw(), "give this recipient to a member of the vault; they add it to .tresor/recipients.txt (a `# member=YOU device=DEVICE` line above it), save the entries again, push, and you clone:\n")
+		if created {
+			fmt.Fprintf(r.errw(), "created identity %s (mode 0600; keep it safe and backed up)\n", kr.Path)
+		}
+		fmt.Fprintf(r.errw(), "give this recipient to a member of the vault; they add it as a line of %s, accept it with `tresor team trust`, commit it, change the entries you need (a `tresor set` or `tresor edit` encrypts to every key listed there), push, and you git clone the vault:\n", repo.RecipientsFile)
 		fmt.Fprintln(r.out(), kr.Recipient)
 		return nil
 	}
@@ -108,9 +127,13 @@ func (r *runner) cmdInit(c *ucli.Context) error {
 		Textconv:  r.textconvCommand(),
 	})
 	if err != nil {
+		undo() // a failed init creates nothing, the identity included
 		return err
 	}
 	defer v.Close()
+	if created {
+		fmt.Fprintf(r.errw(), "created identity %s (mode 0600; keep it safe and backed up)\n", kr.Path)
+	}
 	fmt.Fprintf(r.errw(), "created vault %s\n  device:    %s\n  identity:  %s\n  recipient: %s\n", v.Dir, v.Device, kr.Path, kr.Recipient)
 	return nil
 }
@@ -223,7 +246,7 @@ func (r *runner) cmdAccessVerify(c *ucli.Context) error {
 	}
 	n, err := l.Verify()
 	if err != nil {
-		return fmt.Errorf("read log %s: %w", l.Path(), err)
+		return err // names the log file already
 	}
 	if c.Bool("json") {
 		return writeJSON(r.out(), map[string]any{"ok": true, "records": n})

@@ -98,6 +98,10 @@ func New(env *Env) *ucli.App {
 		ErrWriter:            env.Stderr,
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
+		// Slice flags are not split on commas by urfave: --field
+		// 'description=prod, staging' keeps its comma. Flags that take
+		// comma lists split them themselves (commaList, applyFields).
+		DisableSliceFlagSeparator: true,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "vault", Usage: "vault directory (default $XDG_DATA_HOME/tresor/vault; env TRESOR_DIR)"},
 			&ucli.StringFlag{Name: "identity", Usage: "age identity file (default $XDG_CONFIG_HOME/tresor/identity; env TRESOR_IDENTITY)"},
@@ -124,6 +128,10 @@ func setUsageHandler(c *ucli.Command, path string) {
 	c.OnUsageError = func(ctx *ucli.Context, err error, isSub bool) error {
 		return usagef("%s: %s (see `tresor %s --help`)", path, err.Error(), path)
 	}
+	// urfave gives every command a "help" subcommand with the alias "h",
+	// so `tresor remote add h URL` or `tresor push h` printed help instead
+	// of using a remote named h. Help is --help / -h only.
+	c.HideHelpCommand = true
 	for _, s := range c.Subcommands {
 		setUsageHandler(s, path+" "+s.Name)
 	}
@@ -256,4 +264,18 @@ func flagsWithValue(flags []ucli.Flag) map[string]bool {
 	// Global flags may also appear after the command.
 	m["vault"], m["identity"] = true, true
 	return m
+}
+
+// commaList splits every value of a repeatable flag on commas, so that
+// --only A,B and --only A --only B mean the same. Empty items are dropped.
+func commaList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, it := range strings.Split(v, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				out = append(out, it)
+			}
+		}
+	}
+	return out
 }

@@ -57,7 +57,7 @@ func (r *runner) cmdClientAdd(c *ucli.Context) error {
 		return err
 	}
 	defer s.close()
-	scopes := c.StringSlice("scope")
+	scopes := commaList(c.StringSlice("scope"))
 	if len(scopes) == 0 {
 		if s.project == nil {
 			return usagef("client add %s: give at least one --scope (global, project:NAME, device:NAME, mcp:SERVER or *)", name)

@@ -61,6 +61,11 @@ func (r *runner) open(c *ucli.Context) (*session, error) {
 // openWith is open with options (doctor keeps an interrupted write to
 // report it).
 func (r *runner) openWith(c *ucli.Context, o repo.Options) (*session, error) {
+	// Plaintext left by an edit whose process was killed (kill -9 cannot
+	// be caught) is wiped by the next command.
+	for _, d := range r.sweepEditDirs(false) {
+		fmt.Fprintf(r.errw(), "wiped %s, left by an interrupted tresor edit\n", d)
+	}
 	o.Clock, o.Device = r.env.Now, r.deviceName()
 	v, err := repo.Open(r.vaultDir(c), o)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/google/renameio/v2"
@@ -17,6 +18,7 @@ type doctorFinding struct {
 	Check   string `json:"check"`
 	Subject string `json:"subject,omitempty"`
 	OK      bool   `json:"ok"`
+	Warning bool   `json:"warning,omitempty"` // OK, but worth fixing
 	Msg     string `json:"message"`
 	Fixed   bool   `json:"fixed,omitempty"`
 }
@@ -49,6 +51,11 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		add("identity", idPath, true, "readable, mode 0600, public key "+kr.Recipient)
 	}
 
+	// Plaintext left by killed edits, the temporary directory included.
+	for _, d := range r.sweepEditDirs(true) {
+		f := add("edit", d, true, "wiped plaintext left by an interrupted tresor edit")
+		f.Fixed = true
+	}
 	s, err := r.openWith(c, repo.Options{KeepJournal: true})
 	if err != nil {
 		return err
@@ -98,6 +105,15 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		if p.Fixable && !fix {
 			msg += " (fixable: tresor doctor --fix)"
 		}
+		if p.Mode() {
+			// git clone and git pull write 0644 files and 0755
+			// directories under a usual umask. The files are age
+			// ciphertext, the bytes any clone holds: other local users
+			// see entry names and ciphertext, not values. A warning.
+			f := add("repository", p.Path, true, msg)
+			f.Warning = true
+			continue
+		}
 		add("repository", p.Path, false, msg)
 	}
 	if len(problems) == 0 && err == nil {
@@ -121,14 +137,29 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 		case mine:
 			add("recipients", repo.RecipientsFile, true, fmt.Sprintf("%d recipients, including you", len(rs)))
 		default:
-			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to add it to %s", kr.Recipient, len(rs), repo.RecipientsFile))
+			add("recipients", repo.RecipientsFile, false, fmt.Sprintf("your public key %s is not among the %d recipients: ask a member to add it as a line of "+repo.RecipientsFile+", accept it with `tresor team trust`, commit it, and change your entries (a `tresor set` or `tresor edit` encrypts to every key listed there)", kr.Recipient, len(rs)))
 		}
 	}
+
 	if st, err := v.Trust(); err == nil {
 		if st.OK() {
 			add("trust", repo.RecipientsFile, true, "accepted on this device")
 		} else {
 			add("trust", repo.RecipientsFile, false, fmt.Sprintf("not trusted: %s; writes are refused until you accept it with `%s`", st.Describe(), repo.TrustCommand))
+		}
+	}
+
+	// Committed files at a path that is no longer their entry's (an older
+	// tresor wrote the directory of "q.age/z" as q.age/, which is the file
+	// of "q"): not listed, so named here with the rename that fixes them.
+	if head, ok, err := v.DB().Head(); err == nil && ok {
+		files, _ := v.DB().Files(head)
+		for p := range files {
+			if ref, ok := repo.MisplacedEntry(p); ok {
+				to := ref.Path()
+				add("entry", ref.String(), false, fmt.Sprintf("committed at %s, which is not its file name; rename it: cd %s && mkdir -p %s && git mv %s %s && git commit -m 'move %s'",
+					p, v.Dir, path.Dir(to), p, to, ref))
+			}
 		}
 	}
 
@@ -195,6 +226,8 @@ func (r *runner) cmdDoctor(c *ucli.Context) error {
 			mark := "ok  "
 			if !f.OK {
 				mark = "FAIL"
+			} else if f.Warning {
+				mark = "WARN"
 			} else if f.Fixed {
 				mark = "FIX "
 			}

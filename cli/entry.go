@@ -46,7 +46,8 @@ func (r *runner) readFileArg(p string) ([]byte, error) {
 	return readInput(f, p)
 }
 
-// parseFields parses --field k=v flags.
+// parseFields parses --field k=v flags. Values are kept whole: commas are
+// split later, and only for list fields.
 func parseFields(flags []string) ([][2]string, error) {
 	var out [][2]string
 	for _, f := range flags {
@@ -60,8 +61,13 @@ func parseFields(flags []string) ([][2]string, error) {
 }
 
 // applyFields sets non-secret fields from the command line. Secret fields
-// are refused: argv is visible to every user of the machine.
+// are refused: argv is visible to every user of the machine. A list field
+// takes comma-separated items, and --field given again for the same list
+// adds to what this command line already gave (hosts=a --field hosts=b is
+// [a b]); the first occurrence replaces the stored list. A scalar field
+// keeps its commas and may be given once.
 func applyFields(ref repo.Ref, t *schemas.Type, e *schemas.Entry, fields [][2]string) error {
+	seen := map[string]bool{}
 	for _, kv := range fields {
 		k, v := kv[0], kv[1]
 		f, ok := t.Field(k)
@@ -71,16 +77,21 @@ func applyFields(ref repo.Ref, t *schemas.Type, e *schemas.Entry, fields [][2]st
 		if f.Secret {
 			return &repo.EntryError{Ref: ref.String(), Err: fmt.Errorf("%s is a secret field and cannot be given on the command line (argv shows in ps and shell history); pipe it on stdin or use `tresor edit`", k)}
 		}
+		again := seen[k]
+		seen[k] = true
 		switch {
+		case again && !f.IsList():
+			return &repo.EntryError{Ref: ref.String(), Err: fmt.Errorf("--field %s given twice; %s is not a list field", k, k)}
+		case again && v == "":
+			return &repo.EntryError{Ref: ref.String(), Err: fmt.Errorf("--field %s= (remove) given together with other --field %s values", k, k)}
 		case v == "":
 			e.Delete(k)
 		case f.IsList():
 			var items []string
-			for _, it := range strings.Split(v, ",") {
-				if it = strings.TrimSpace(it); it != "" {
-					items = append(items, it)
-				}
+			if again {
+				items = append(items, e.Lists[k]...)
 			}
+			items = append(items, commaList([]string{v})...)
 			e.SetList(k, items)
 		default:
 			e.Set(k, v)
@@ -499,7 +510,9 @@ func (r *runner) cmdMv(c *ucli.Context) error {
 	if to == from {
 		return usagef("mv: %s and %s are the same entry", from, to)
 	}
-	if s.vault.Exists(to) {
+	// A case-only rename (Foo -> foo) is one file on macOS and Windows,
+	// where Exists(to) finds the entry itself.
+	if repo.FoldName(to.Path()) != repo.FoldName(from.Path()) && s.vault.Exists(to) {
 		return &repo.EntryError{Ref: to.String(), Err: errors.New("already exists; remove it first or choose another name")}
 	}
 	data, err := s.vault.ReadFile(from)

@@ -76,12 +76,12 @@ func (s *session) plan() (*inject.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range s.c.StringSlice("allow-reserved") {
+	for _, n := range commaList(s.c.StringSlice("allow-reserved")) {
 		if !inject.ValidVarName(n) {
 			return nil, usagef("--allow-reserved %q: not a variable name", n)
 		}
 	}
-	req := inject.Request{Scope: sc, Only: s.c.StringSlice("only"), AllowReserved: s.c.StringSlice("allow-reserved"), MappingFile: ProjectFileName}
+	req := inject.Request{Scope: sc, Only: commaList(s.c.StringSlice("only")), AllowReserved: commaList(s.c.StringSlice("allow-reserved")), MappingFile: ProjectFileName}
 	switch {
 	case sc == nil:
 		if s.project != nil {

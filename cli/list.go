@@ -102,12 +102,24 @@ func (r *runner) cmdLs(c *ucli.Context) error {
 		}
 		return d
 	}
+	// STATUS: why an entry cannot be read, else expired, expiring or stale
+	// by the same rule as MCP's list_credentials (repo.Status); blank when ok.
+	now := r.env.Now()
+	status := func(it repo.Row) string {
+		if it.Meta.Err != "" {
+			return it.Meta.Err
+		}
+		if st := s.vault.Status(it, now); st != repo.StatusOK {
+			return st
+		}
+		return ""
+	}
 	if c.Bool("json") {
 		out := make([]lsRow, 0, len(keep))
 		for _, it := range keep {
 			m := it.Meta
 			out = append(out, lsRow{Ref: it.Key, Scope: it.Ref.Scope.String(), Name: it.Ref.Name, Type: m.Type, Service: m.Service,
-				Env: m.Env, Hosts: m.Hosts, Tags: m.Tags, Description: m.Description, LastRotated: day(it.Rotated), Status: m.Err})
+				Env: m.Env, Hosts: m.Hosts, Tags: m.Tags, Description: m.Description, LastRotated: day(it.Rotated), Status: status(it)})
 		}
 		return writeJSON(r.out(), out)
 	}
@@ -116,7 +128,7 @@ func (r *runner) cmdLs(c *ucli.Context) error {
 		cells = append(cells, [5]string{"REF", "TYPE", "ENV", "LAST ROTATED", "STATUS"})
 	}
 	for _, it := range keep {
-		cells = append(cells, [5]string{it.Key, it.Meta.Type, dash(it.Meta.Env), dash(day(it.Rotated)), it.Meta.Err})
+		cells = append(cells, [5]string{it.Key, it.Meta.Type, dash(it.Meta.Env), dash(day(it.Rotated)), status(it)})
 	}
 	_, err = r.out().Write(alignColumns(cells))
 	return err

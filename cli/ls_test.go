@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,7 +118,7 @@ func TestLsIncrementalMatchesFull(t *testing.T) {
 		t.Helper()
 		if fresh {
 			os.Remove(filepath.Join(state, "ls.cache"))
-			os.Remove(filepath.Join(state, "blobmeta.cache"))
+			os.Remove(filepath.Join(state, "blobmeta-2.cache"))
 			os.Remove(filepath.Join(state, "rotated.cache"))
 		}
 		v, err := repo.Open(h.vault(), repo.Options{})
@@ -163,4 +164,42 @@ func TestLsIncrementalMatchesFull(t *testing.T) {
 			t.Fatalf("step %d: incremental listing:\n%s\nfrom scratch:\n%s", i, inc, full)
 		}
 	}
+}
+
+// ls shows expired, expiring and stale by the rule MCP's list_credentials
+// uses (repo.Status), from a cold listing and from the cache.
+func TestLsStatusExpiryAndStale(t *testing.T) {
+	h := newHome(t) // clock: 2026-12-01
+	h.ok("", "init")
+	h.ok("x-FAKE", "set", "exp1", "--field", "expires=2020-01-01")
+	h.ok("x-FAKE", "set", "soon", "--field", "expires=2026-12-20")
+	h.ok("x-FAKE", "set", "later", "--field", "expires=2027-06-01")
+	h.ok("x-FAKE", "set", "weekly", "--field", "rotate_every=7d")
+	h.ok("x-FAKE", "set", "plain")
+	want := map[string]string{"global/exp1": "expired", "global/soon": "expiring", "global/later": "", "global/weekly": "", "global/plain": ""}
+	check := func(when string) {
+		t.Helper()
+		var rows []lsRow
+		if err := json.Unmarshal([]byte(h.ok("", "ls", "--json").stdout), &rows); err != nil {
+			t.Fatal(err)
+		}
+		text := h.ok("", "ls").stdout
+		for _, r := range rows {
+			if r.Status != want[r.Ref] {
+				t.Errorf("%s: ls --json status of %s = %q, want %q", when, r.Ref, r.Status, want[r.Ref])
+			}
+			for _, line := range strings.Split(text, "\n") {
+				if f := strings.Fields(line); len(f) > 0 && f[0] == r.Ref {
+					if got := f[len(f)-1]; want[r.Ref] != "" && got != want[r.Ref] {
+						t.Errorf("%s: ls line %q does not end in %q", when, line, want[r.Ref])
+					}
+				}
+			}
+		}
+	}
+	check("cold")
+	check("warm")
+	h.clock = h.clock.Add(8 * 24 * time.Hour)
+	want["global/weekly"] = "stale"
+	check("a week later")
 }

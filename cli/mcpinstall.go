@@ -134,7 +134,7 @@ func (r *runner) cmdMCPInstall(c *ucli.Context) error {
 	}
 	defer s.close()
 
-	scopes := c.StringSlice("scope")
+	scopes := commaList(c.StringSlice("scope"))
 	if len(scopes) == 0 {
 		if s.project == nil {
 			return usagef("mcp install %s: give at least one --scope (global, project:NAME, device:NAME, mcp:SERVER)", app.Name)

@@ -39,11 +39,10 @@ const (
 
 // Limits on tool arguments.
 const (
-	maxMemoryText  = 64 << 10
-	defaultRecall  = 20
-	maxRecall      = 200
-	maxArgName     = 512
-	expiringWithin = 30 * 24 * time.Hour
+	maxMemoryText = 64 << 10
+	defaultRecall = 20
+	maxRecall     = 200
+	maxArgName    = 512
 )
 
 // ListIn is list_credentials' arguments.
@@ -442,38 +441,17 @@ func (cs *clientServer) listCredentials(ctx context.Context, req *mcp.CallToolRe
 		if hasRot {
 			cr.LastRotated = r.When.UTC().Format(time.RFC3339)
 		}
-		cr.Status = status(cat, cs.svc.opt.Vault.Config.RotateEvery, it.entry, r.When, hasRot, now)
+		var when time.Time
+		if hasRot {
+			when = r.When
+		}
+		cr.Status = repo.Status(it.entry.Fields["expires"], cat.RotateEvery(it.entry), cs.svc.opt.Vault.Config.RotateEvery, when, now)
 		out.Credentials = append(out.Credentials, cr)
 	}
 	if err := cs.svc.record(access.Record{Client: c.Name, Op: ToolList, Ref: in.Scope, Result: access.ResultOK, Detail: fmt.Sprintf("%d entries", len(out.Credentials))}); err != nil {
 		return nil, ListOut{Credentials: []Credential{}}, err
 	}
 	return nil, out, nil
-}
-
-// status is "expired", "expiring" (within 30 days), "stale" (past its
-// rotation period) or "ok".
-func status(cat *schemas.Catalog, vaultDefault string, e *schemas.Entry, rotated time.Time, hasRot bool, now time.Time) string {
-	if exp := e.Fields["expires"]; exp != "" {
-		if d, err := time.Parse("2006-01-02", exp); err == nil {
-			if !now.Before(d) {
-				return "expired"
-			}
-			if d.Sub(now) < expiringWithin {
-				return "expiring"
-			}
-		}
-	}
-	every := cat.RotateEvery(e)
-	if every == "" {
-		every = vaultDefault
-	}
-	if every != "" && every != schemas.Never && hasRot {
-		if d, err := schemas.ParseDuration(every); err == nil && now.Sub(rotated) > d {
-			return "stale"
-		}
-	}
-	return "ok"
 }
 
 // fieldValue returns one field of an entry as bytes: a scalar, or a list

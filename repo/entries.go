@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,7 +140,7 @@ func (v *Vault) candidates(name string, scope *Scope, ctx Context) ([]Ref, error
 // caseVariant finds an existing entry whose name differs from r's only by
 // letter case.
 func (v *Vault) caseVariant(r Ref) (string, bool) {
-	conflict, err := v.caseConflict(r)
+	conflict, err := v.caseConflict(r, nil)
 	if err != nil || conflict == "" {
 		return "", false
 	}
@@ -148,8 +149,10 @@ func (v *Vault) caseVariant(r Ref) (string, bool) {
 
 // caseConflict walks r's path and reports an existing sibling, at any level,
 // whose name equals r's segment ignoring case but is not identical: on macOS
-// and Windows both would land in one file.
-func (v *Vault) caseConflict(r Ref) (string, error) {
+// and Windows both would land in one file. Entry files in going (paths
+// that the same commit deletes) are not conflicts: renaming an entry to a
+// case variant of itself is allowed.
+func (v *Vault) caseConflict(r Ref, going map[string]bool) (string, error) {
 	rel := r.Path()
 	dir := v.Dir
 	for _, seg := range strings.Split(rel, "/") {
@@ -164,6 +167,9 @@ func (v *Vault) caseConflict(r Ref) (string, error) {
 		for _, e := range ents {
 			if e.Name() != seg && FoldName(e.Name()) == want {
 				other := path.Join(strings.TrimPrefix(strings.TrimPrefix(dir, v.Dir), "/"), e.Name())
+				if !e.IsDir() && going[filepath.ToSlash(other)] {
+					continue
+				}
 				if ref, ok := PathRef(filepath.ToSlash(other)); ok {
 					return ref.String(), nil
 				}
@@ -226,6 +232,12 @@ func (v *Vault) Load(r Ref, kr *codec.Keyring) (*Loaded, error) {
 func (v *Vault) Decode(r Ref, data []byte, kr *codec.Keyring) (*Loaded, error) {
 	doc, err := kr.Decrypt(data)
 	if err != nil {
+		// A header damaged after its commit reads as "not for you": say
+		// what it is when the committed copy decrypts.
+		if !errors.Is(err, codec.ErrNotForYou) {
+		} else if derr := v.damagedInWorktree(r, data, kr); derr != nil {
+			return nil, &EntryError{Ref: r.String(), Err: derr}
+		}
 		return nil, &EntryError{Ref: r.String(), Err: v.explainDecrypt(r, kr, err)}
 	}
 	e, err := codec.Unmarshal(doc)
@@ -257,7 +269,7 @@ func (v *Vault) explainDecrypt(r Ref, kr *codec.Keyring, err error) error {
 	switch {
 	case errors.Is(err, codec.ErrNotForYou):
 		return &DecryptError{Kind: codec.ErrNotForYou, Msg: fmt.Sprintf(
-			"not encrypted to your identity %s (public key %s); ask a member who can read it to add your public key to %s and save the entry again",
+			"not encrypted to your identity %s (public key %s); ask a member who can read it to add your public key as a line of %s, accept it with `tresor team trust`, commit it, and then change the entry (any change made with `tresor set` or `tresor edit` encrypts it to every key listed there)",
 			kr.Path, kr.Recipient, RecipientsFile)}
 	case errors.Is(err, codec.ErrCorrupt):
 		return &DecryptError{Kind: codec.ErrCorrupt, Msg: fmt.Sprintf(
@@ -265,6 +277,32 @@ func (v *Vault) explainDecrypt(r Ref, kr *codec.Keyring, err error) error {
 			err, r)}
 	}
 	return &DecryptError{Kind: err, Msg: err.Error()}
+}
+
+// damagedInWorktree explains a decryption failure of data, r's work-tree
+// file, when HEAD holds a different copy that does decrypt: the file was
+// damaged (a bit flip, a bad edit) after its commit, and the key is fine.
+// It returns nil when that is not the case.
+func (v *Vault) damagedInWorktree(r Ref, data []byte, kr *codec.Keyring) error {
+	if v.db == nil || kr == nil {
+		return nil
+	}
+	head, ok, err := v.db.Head()
+	if err != nil || !ok {
+		return nil
+	}
+	committed, ok, err := v.db.ReadBlob(head, r.Path())
+	if err != nil || !ok || bytes.Equal(committed, data) {
+		return nil
+	}
+	doc, err := kr.Decrypt(committed)
+	if err != nil {
+		return nil
+	}
+	clear(doc)
+	return &DecryptError{Kind: codec.ErrCorrupt, Msg: fmt.Sprintf(
+		"the file %s is damaged: it differs from its last commit, which decrypts; nothing was decrypted. Restore the committed copy with `tresor doctor --fix`",
+		r.Path())}
 }
 
 // Put is one change of an Apply: an entry to write, or nil to delete.
@@ -350,6 +388,16 @@ func (v *Vault) Commit(ctx context.Context, prepared []Prepared, msg Message, au
 	}
 	defer unlock()
 	changes := make([]gitdb.Change, 0, len(prepared)+len(extra))
+	going := map[string]bool{}
+	for _, p := range prepared {
+		if p.Data == nil {
+			going[p.Ref.Path()] = true
+		}
+	}
+	// Deletions first: on a case-insensitive file system, renaming Foo to
+	// foo must remove Foo.age before writing foo.age, not after.
+	prepared = append([]Prepared(nil), prepared...)
+	sort.SliceStable(prepared, func(i, j int) bool { return prepared[i].Data == nil && prepared[j].Data != nil })
 	for _, p := range prepared {
 		if p.Data == nil {
 			if !v.Exists(p.Ref) {
@@ -359,7 +407,7 @@ func (v *Vault) Commit(ctx context.Context, prepared []Prepared, msg Message, au
 			continue
 		}
 		if !v.Exists(p.Ref) {
-			if other, err := v.caseConflict(p.Ref); err != nil {
+			if other, err := v.caseConflict(p.Ref, going); err != nil {
 				return err
 			} else if other != "" {
 				return &EntryError{Ref: p.Ref.String(), Err: fmt.Errorf("differs only by letter case from existing %q; names are unique ignoring case so the vault works on macOS and Windows", other)}

@@ -30,8 +30,8 @@ type Row struct {
 
 const (
 	listCacheName = "ls.cache"
-	blobMetaName  = "blobmeta.cache"
-	listMagic     = "tresor-ls-cache-2\n"
+	blobMetaName  = "blobmeta-2.cache" // -2: Meta has Expires and RotateEvery
+	listMagic     = "tresor-ls-cache-3\n"
 )
 
 // Listing returns every committed entry at HEAD, sorted by reference, with
@@ -223,23 +223,25 @@ func (v *Vault) advance(old []Row, oldHead string, unlock func() (*codec.Keyring
 }
 
 // blobMetadata fills rows[i].Meta for the blob hashes[i], from the cache
-// keyed by blob hash or by decrypting the committed blob. It reports whether
+// keyed by blob hash and the name's last segment (Meta.Env depends on it: a
+// renamed entry keeps its blob), or by decrypting the committed blob. It reports whether
 // every row could be read.
 func (v *Vault) blobMetadata(rows []Row, hashes []plumbing.Hash, unlock func() (*codec.Keyring, error)) bool {
 	cachePath := filepath.Join(v.StateDir(), blobMetaName)
-	cache := map[plumbing.Hash]Meta{}
+	cache := map[metaKey]Meta{}
 	if f, err := os.Open(cachePath); err == nil {
 		if gob.NewDecoder(f).Decode(&cache) != nil {
-			cache = map[plumbing.Hash]Meta{}
+			cache = map[metaKey]Meta{}
 		}
 		f.Close()
 	}
-	fresh := make(map[plumbing.Hash]Meta, len(rows))
+	fresh := make(map[metaKey]Meta, len(rows))
 	var todo []int
 	for i, h := range hashes {
-		if m, ok := cache[h]; ok {
+		k := metaKey{h, lastSegment(rows[i].Ref.Name)}
+		if m, ok := cache[k]; ok {
 			rows[i].Meta = m
-			fresh[h] = m
+			fresh[k] = m
 			continue
 		}
 		todo = append(todo, i)
@@ -255,7 +257,7 @@ func (v *Vault) blobMetadata(rows []Row, hashes []plumbing.Hash, unlock func() (
 		for k, i := range todo {
 			rows[i].Meta = sub[k].Meta
 			if sub[k].Meta.Err == "" {
-				fresh[hashes[i]] = sub[k].Meta
+				fresh[metaKey{hashes[i], lastSegment(rows[i].Ref.Name)}] = sub[k].Meta
 			}
 		}
 	}
@@ -263,6 +265,12 @@ func (v *Vault) blobMetadata(rows []Row, hashes []plumbing.Hash, unlock func() (
 		writeGob(cachePath, fresh)
 	}
 	return complete
+}
+
+// metaKey keys the blob metadata cache.
+type metaKey struct {
+	Blob plumbing.Hash
+	Leaf string // the last segment of the entry's name
 }
 
 // decryptMetas sets rows[i].Meta from blob hashes[i], decrypting in
@@ -337,6 +345,8 @@ func encodeRows(rows []Row, head plumbing.Hash) []byte {
 		putS(m.Description)
 		putL(m.Hosts)
 		putL(m.Tags)
+		putS(m.Expires)
+		putS(m.RotateEvery)
 		if m.Canary {
 			putU(1)
 		} else {
@@ -396,7 +406,7 @@ func decodeRows(data []byte) (rows []Row, head string, ok bool) {
 	}
 	// A row takes at least minRowBytes (one byte per field), so a count
 	// the data cannot hold is rejected before anything is allocated.
-	const minRowBytes = 13
+	const minRowBytes = 15
 	n := getU()
 	if fail || n > uint64(len(s)-pos)/minRowBytes {
 		return nil, "", false
@@ -415,6 +425,8 @@ func decodeRows(data []byte) (rows []Row, head string, ok bool) {
 		r.Meta.Description = getS()
 		r.Meta.Hosts = getL()
 		r.Meta.Tags = getL()
+		r.Meta.Expires = getS()
+		r.Meta.RotateEvery = getS()
 		r.Meta.Canary = getU() == 1
 		if t := getU(); t != 0 {
 			r.Rotated = time.Unix(0, int64(t))

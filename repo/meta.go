@@ -19,6 +19,8 @@ type Meta struct {
 	Hosts       []string
 	Tags        []string
 	Canary      bool
+	Expires     string // the expires field, YYYY-MM-DD
+	RotateEvery string // Catalog.RotateEvery: the entry's own, else its type's
 	// Err says why the entry could not be read ("" when it could).
 	Err string
 }
@@ -48,6 +50,8 @@ func (v *Vault) metaOf(r Ref, data []byte, kr *codec.Keyring) Meta {
 		Hosts:       e.Lists["hosts"],
 		Tags:        e.Lists["tags"],
 		Canary:      e.Fields["canary"] == "true",
+		Expires:     e.Fields["expires"],
+		RotateEvery: cat.RotateEvery(e),
 	}
 }
 

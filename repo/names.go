@@ -53,7 +53,11 @@ func CleanName(name string) (string, error) {
 	}
 	segs := strings.Split(n, "/")
 	for i, s := range segs {
-		if err := checkSegment(s, i == len(segs)-1); err != nil {
+		pos := segDir
+		if i == len(segs)-1 {
+			pos = segLeaf
+		}
+		if err := checkSegment(s, pos); err != nil {
 			return "", &NameError{Name: name, Rule: err.Error()}
 		}
 	}
@@ -69,13 +73,20 @@ func CleanSegment(kind, s string) (string, error) {
 	if strings.Contains(n, "/") {
 		return "", &NameError{Name: s, Rule: kind + " name cannot contain /"}
 	}
-	if err := checkSegment(n, false); err != nil {
+	if err := checkSegment(n, segScope); err != nil {
 		return "", &NameError{Name: s, Rule: kind + " name: " + err.Error()}
 	}
 	return n, nil
 }
 
-func checkSegment(s string, leaf bool) error {
+// Where a segment goes on disk, for its encoded length.
+const (
+	segLeaf  = iota // the last segment of an entry name: NAME.age
+	segDir          // an earlier segment: a directory
+	segScope        // a project, device or server name: a scope directory
+)
+
+func checkSegment(s string, pos int) error {
 	switch {
 	case s == "":
 		return errors.New("empty segment (// or a leading or trailing /)")
@@ -90,8 +101,11 @@ func checkSegment(s string, leaf bool) error {
 		}
 	}
 	enc := encodeSegment(s)
-	if leaf {
+	switch pos {
+	case segLeaf:
 		enc += Ext
+	case segDir:
+		enc = encodeDirSegment(s)
 	}
 	if len(enc) > MaxSegmentBytes {
 		return fmt.Errorf("segment encodes to %d bytes as a file name, over the %d-byte limit", len(enc), MaxSegmentBytes)
@@ -166,6 +180,19 @@ func encodeSegment(s string) string {
 	return out
 }
 
+// encodeDirSegment encodes a segment that is a directory (any but the last
+// of an entry name). A directory name never ends in ".age", in any letter
+// case: the dot is escaped ("x.age/y" -> "x%2Eage/y.age"), so the directory
+// of "x.age/y" can never be the file of "x" (x.age), on a case-sensitive
+// file system or not. decodeSegment reverses it like any escape.
+func encodeDirSegment(s string) string {
+	enc := encodeSegment(s)
+	if n := len(enc) - len(Ext); n >= 0 && strings.EqualFold(enc[n:], Ext) {
+		enc = enc[:n] + "%2E" + enc[n+1:]
+	}
+	return enc
+}
+
 // decodeSegment reverses encodeSegment. It fails on malformed escapes.
 func decodeSegment(s string) (string, error) {
 	if !strings.Contains(s, "%") {
@@ -208,12 +235,18 @@ func decodeSegment(s string) (string, error) {
 func NamePath(name string) string {
 	segs := strings.Split(name, "/")
 	for i, s := range segs {
-		segs[i] = encodeSegment(s)
+		if i < len(segs)-1 {
+			segs[i] = encodeDirSegment(s)
+		} else {
+			segs[i] = encodeSegment(s)
+		}
 	}
 	return strings.Join(segs, "/") + Ext
 }
 
-// PathName reverses NamePath. ok is false for files that are not entries.
+// PathName reverses NamePath. ok is false for files that are not entries,
+// and for paths that are not NamePath's encoding of their name (an
+// unescaped ".age" directory, "%41" for "A"): each name has one file.
 func PathName(p string) (string, bool) {
 	if !strings.HasSuffix(p, Ext) {
 		return "", false
@@ -227,7 +260,7 @@ func PathName(p string) (string, bool) {
 		segs[i] = d
 	}
 	name := strings.Join(segs, "/")
-	if c, err := CleanName(name); err != nil || c != name {
+	if c, err := CleanName(name); err != nil || c != name || NamePath(name) != p {
 		return "", false
 	}
 	return name, true

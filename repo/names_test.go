@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -179,4 +180,101 @@ func FuzzCleanName(f *testing.F) {
 			t.Fatalf("PathName(%q) = %q, %v; want %q", p, back, ok, c)
 		}
 	})
+}
+
+// No entry's directory can be another entry's file, in any letter case:
+// "x" is x.age, so the directory of "x.age/y" must not be x.age. Every
+// H06 name, with ".age" and ".AGE" appended to each of its segments, maps to
+// one canonical path and back.
+func TestNamePathDirNeverAFile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "cases", "H06-entry-names-paths", "names-accept.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		names = append(names, n)
+		segs := strings.Split(n, "/")
+		for i := range segs {
+			for _, ext := range []string{".age", ".AGE", ".Age"} {
+				v := append([]string(nil), segs...)
+				v[i] += ext
+				names = append(names, strings.Join(v, "/"), strings.Join(v, "/")+"/child")
+			}
+		}
+	}
+	files, dirs := map[string]string{}, map[string]string{}
+	for _, n := range names {
+		c, err := CleanName(n)
+		if err != nil {
+			t.Fatalf("CleanName(%q): %v", n, err)
+		}
+		p := NamePath(c)
+		if back, ok := PathName(p); !ok || back != c {
+			t.Errorf("PathName(NamePath(%q) = %q) = %q, %v", c, p, back, ok)
+		}
+		files[FoldName(p)] = c
+		segs := strings.Split(p, "/")
+		for i := 1; i < len(segs); i++ {
+			dirs[FoldName(strings.Join(segs[:i], "/"))] = c
+		}
+	}
+	for d, n := range dirs {
+		if f, ok := files[d]; ok {
+			t.Errorf("the directory of %q is the file of %q (%s)", n, f, d)
+		}
+	}
+	// Non-canonical spellings are not entries: one file per name.
+	for _, p := range []string{"x.age/y.age", "x.AGE/y.age", "%41.age", "a%2Fb.age"} {
+		if n, ok := PathName(p); ok {
+			t.Errorf("PathName(%q) = %q, want not an entry", p, n)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	rot := now.Add(-10 * 24 * time.Hour)
+	for _, c := range []struct {
+		expires, every, def string
+		rotated             time.Time
+		want                string
+	}{
+		{"", "", "", rot, StatusOK},
+		{"2020-01-01", "", "", rot, StatusExpired},
+		{"2026-12-01", "", "", rot, StatusExpired}, // the day itself
+		{"2026-12-20", "", "", rot, StatusExpiring},
+		{"2027-06-01", "", "", rot, StatusOK},
+		{"not-a-date", "", "", rot, StatusOK},
+		{"", "7d", "", rot, StatusStale},
+		{"", "30d", "", rot, StatusOK},
+		{"", "", "7d", rot, StatusStale}, // vault default
+		{"", "never", "7d", rot, StatusOK},
+		{"", "7d", "", time.Time{}, StatusOK}, // history does not say
+		{"2020-01-01", "7d", "", rot, StatusExpired},
+	} {
+		if got := Status(c.expires, c.every, c.def, c.rotated, now); got != c.want {
+			t.Errorf("Status(%q, %q, %q) = %q, want %q", c.expires, c.every, c.def, got, c.want)
+		}
+	}
+}
+
+// A file an older tresor wrote for "q.age/z" (directory q.age) is not an
+// entry now; MisplacedEntry names the entry and its proper path.
+func TestMisplacedEntry(t *testing.T) {
+	for p, want := range map[string]string{
+		"global/q.age/z.age":         "global/q%2Eage/z.age",
+		"projects/web/a/B.AGE/c.age": "projects/web/a/B%2EAGE/c.age",
+		"global/%41.age":             "global/A.age",
+	} {
+		r, ok := MisplacedEntry(p)
+		if !ok || r.Path() != want {
+			t.Errorf("MisplacedEntry(%q) = %v (%s), %v; want %s", p, r, r.Path(), ok, want)
+		}
+	}
+	for _, p := range []string{"global/ok.age", "global/.hidden.age", "global/x.txt", "global/a%2Fb.age"} {
+		if r, ok := MisplacedEntry(p); ok {
+			t.Errorf("MisplacedEntry(%q) = %v, want not misplaced", p, r)
+		}
+	}
 }

@@ -175,3 +175,40 @@ func PathRef(p string) (Ref, bool) {
 	}
 	return Ref{Scope: sc, Name: name}, true
 }
+
+// MisplacedEntry reports whether p, a committed file that PathRef refuses,
+// decodes to a valid entry name whose file is elsewhere: a directory
+// segment ending in ".age" written unescaped (before names.go escaped it),
+// or an escape where none is needed. It returns the entry and its proper
+// path, for doctor to suggest the rename.
+func MisplacedEntry(p string) (Ref, bool) {
+	if _, ok := PathRef(p); ok || !strings.HasSuffix(p, Ext) {
+		return Ref{}, false
+	}
+	top, rest, ok := strings.Cut(p, "/")
+	if !ok {
+		return Ref{}, false
+	}
+	scopeDir := top
+	if top != "global" {
+		dir, r2, ok := strings.Cut(rest, "/")
+		if !ok {
+			return Ref{}, false
+		}
+		scopeDir, rest = top+"/"+dir, r2
+	}
+	segs := strings.Split(strings.TrimSuffix(rest, Ext), "/")
+	for i, s := range segs {
+		d, err := decodeSegment(s)
+		if err != nil || strings.Contains(d, "/") {
+			return Ref{}, false
+		}
+		segs[i] = d
+	}
+	name := strings.Join(segs, "/")
+	if c, err := CleanName(name); err != nil || c != name {
+		return Ref{}, false
+	}
+	r, ok := PathRef(scopeDir + "/" + NamePath(name))
+	return r, ok
+}

@@ -25,6 +25,11 @@ type Problem struct {
 	kind problemKind
 }
 
+// Mode reports whether the problem is only a permission wider than tresor
+// sets (0600 files, 0700 directories), as git clone and git pull leave
+// under a usual umask: the files are ciphertext, so doctor warns.
+func (p Problem) Mode() bool { return p.kind == probDirMode || p.kind == probFileMode }
+
 type problemKind int
 
 const (

@@ -101,7 +101,7 @@ func TestPush(t *testing.T) {
 	}
 	mustCommit(t, s, "three", put("local.age", "mine"))
 	_, err = s.Push(ctx, "origin") // diverged
-	if !errors.Is(err, ErrNonFastForward) || !strings.Contains(err.Error(), "pull first") {
+	if !errors.Is(err, ErrNonFastForward) || !strings.Contains(err.Error(), "git pull --rebase") {
 		t.Fatalf("diverged: %v", err)
 	}
 	if got := remoteHead(t, remote, "refs/heads/main"); got != theirs {

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/google/renameio/v2"
 )
 
 // checkPath validates a repository-relative slash path.
@@ -84,17 +82,38 @@ func (s *Store) writeWorktreeFile(rel string, data []byte) (fs.FileInfo, error) 
 	if err != nil {
 		return nil, err
 	}
-	pf, err := renameio.NewPendingFile(abs, renameio.WithTempDir(tmp), renameio.WithStaticPermissions(0o600))
+	// The temporary name is short and fixed in shape ("w-" and a random
+	// number): a name derived from the entry's would overflow the 255-byte
+	// file name limit for long entry names.
+	f, err := os.CreateTemp(tmp, "w-*")
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", rel, err)
 	}
-	defer pf.Cleanup()
-	if _, err := pf.Write(data); err != nil {
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", rel, err)
 	}
-	if err := pf.CloseAtomicallyReplace(); err != nil {
+	if _, err := f.Write(data); err != nil {
 		return nil, fmt.Errorf("write %s: %w", rel, err)
 	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("write %s: %w", rel, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write %s: %w", rel, err)
+	}
+	if err := os.Rename(f.Name(), abs); err != nil {
+		os.Remove(f.Name())
+		done = true
+		return nil, fmt.Errorf("write %s: %w", rel, err)
+	}
+	done = true
 	// Lstat after the rename: rename changes ctime, which git compares.
 	fi, err := os.Lstat(abs)
 	if err != nil {
