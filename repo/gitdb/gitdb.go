@@ -57,7 +57,7 @@ var (
 	ErrStop = errors.New("stop walking")
 	// ErrNonFastForward is returned by Push when the remote branch has
 	// commits that the local branch does not contain.
-	ErrNonFastForward = errors.New("the remote has commits this vault does not have, and tresor has no pull yet; nothing was pushed. Combine them with git in the vault (`git pull --rebase REMOTE BRANCH`): that works when the two sides changed different entries; when both changed the same entry git stops on a conflict it cannot merge (the files are encrypted): keep one side with `git checkout --theirs` or `--ours` on that file, finish the rebase, redo the other change with tresor, run `tresor doctor`, then push again")
+	ErrNonFastForward = errors.New("the remote has commits this vault does not have; nothing was pushed: pull first (tresor has no pull yet: `git pull --rebase REMOTE BRANCH` in the vault combines changes to different entries; a conflict on one encrypted file cannot be merged, see the README on push), then push again")
 	// ErrUnknownRemote is returned for a remote name that is not configured.
 	ErrUnknownRemote = errors.New("unknown remote")
 )
