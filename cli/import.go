@@ -180,19 +180,8 @@ func (r *runner) cmdImport(c *ucli.Context) error {
 		fmt.Fprintf(r.errw(), "nothing to import from %s: %d entries already up to date\n", src, counts["unchanged"])
 		return nil
 	}
-	prepared, err := s.vault.Prepare(puts)
-	if err != nil {
-		return fmt.Errorf("import %s: %w (nothing imported)", src, err)
-	}
-	for _, p := range prepared {
-		for _, w := range p.Warnings {
-			fmt.Fprintf(r.errw(), "warning: %s: %s\n", p.Ref, w)
-		}
-	}
-	msg := repo.Message{Op: "import", Entries: refs, ValueChanged: true,
-		Summary: fmt.Sprintf("import %d entries from %s", len(refs), filepath.Base(src))}
-	if err := s.vault.Commit(context.Background(), prepared, msg, s.author()); err != nil {
-		return fmt.Errorf("import %s: %w (nothing imported)", src, err)
+	if err := s.commitImport(puts, refs, fmt.Sprintf("import %d entries from %s", len(refs), filepath.Base(src)), "import "+src); err != nil {
+		return err
 	}
 	noun := "entries"
 	if len(refs) == 1 {
@@ -241,4 +230,23 @@ func newImported(cat *schemas.Catalog, key, value string, ref repo.Ref) *schemas
 	e := schemas.NewEntry("secret")
 	e.Set("value", value)
 	return e
+}
+
+// commitImport encrypts the entries of an import and commits them as one
+// change (what names the source in errors): all of them, or nothing.
+func (s *session) commitImport(puts []repo.Put, refs []string, summary, what string) error {
+	prepared, err := s.vault.Prepare(puts)
+	if err != nil {
+		return fmt.Errorf("%s: %w (nothing imported)", what, err)
+	}
+	for _, p := range prepared {
+		for _, w := range p.Warnings {
+			fmt.Fprintf(s.r.errw(), "warning: %s: %s\n", p.Ref, w)
+		}
+	}
+	msg := repo.Message{Op: "import", Entries: refs, ValueChanged: true, Summary: summary}
+	if err := s.vault.Commit(context.Background(), prepared, msg, s.author()); err != nil {
+		return fmt.Errorf("%s: %w (nothing imported)", what, err)
+	}
+	return nil
 }

@@ -146,19 +146,8 @@ func (r *runner) cmdImportStore(c *ucli.Context, kind string) error {
 		fmt.Fprintf(r.errw(), "nothing to import from %s: %d entries already up to date\n", dir, counts[inject.ActionUnchanged])
 		return nil
 	}
-	prepared, err := s.vault.Prepare(puts)
-	if err != nil {
-		return fmt.Errorf("%s: %w (nothing imported)", what, err)
-	}
-	for _, p := range prepared {
-		for _, w := range p.Warnings {
-			fmt.Fprintf(r.errw(), "warning: %s: %s\n", p.Ref, w)
-		}
-	}
-	msg := repo.Message{Op: "import", Entries: refs, ValueChanged: true,
-		Summary: fmt.Sprintf("import %d entries from a %s store", len(refs), kind)}
-	if err := s.vault.Commit(context.Background(), prepared, msg, s.author()); err != nil {
-		return fmt.Errorf("%s: %w (nothing imported)", what, err)
+	if err := s.commitImport(puts, refs, fmt.Sprintf("import %d entries from a %s store", len(refs), kind), what); err != nil {
+		return err
 	}
 	r.noteMounts(c, kind)
 	fmt.Fprintf(r.errw(), "imported %d entries from %s (%d new, %d updated, %d unchanged, %d skipped)\n",
